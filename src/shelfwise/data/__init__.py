@@ -1,0 +1,1 @@
+"""Data in and out: file layouts, readers/validators, and the synthetic retail chain."""

@@ -1,0 +1,29 @@
+"""Typed domain records shared by every shelfwise subpackage."""
+
+from shelfwise.domain._checks import gtin_is_valid
+from shelfwise.domain.records import (
+    Display,
+    DisplayKind,
+    DisplayVisit,
+    Planogram,
+    Position,
+    Product,
+    Shelf,
+    Store,
+    Tract,
+    VisitItem,
+)
+
+__all__ = [
+    "Display",
+    "DisplayKind",
+    "DisplayVisit",
+    "Planogram",
+    "Position",
+    "Product",
+    "Shelf",
+    "Store",
+    "Tract",
+    "VisitItem",
+    "gtin_is_valid",
+]
