@@ -1,0 +1,211 @@
+"""Validate a raw table against its layout, cell by cell, without loops over rows.
+
+Each broken rule becomes a :class:`~shelfwise.exceptions.DataProblem` naming file, 1-based data
+row (header not counted), column, value and rule. A file with any problem is rejected whole:
+:func:`parse_table` raises one :class:`~shelfwise.exceptions.DataValidationError` carrying them all
+(up to ``max_problems``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from shelfwise.data.io import index_columns
+from shelfwise.data.layouts import Column, Layout, LayoutName
+from shelfwise.domain import gtin_is_valid
+from shelfwise.exceptions import DataProblem, DataValidationError
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+@dataclass
+class ProblemLog:
+    """Collects problems for one file, up to a cap."""
+
+    file: str
+    max_problems: int = 50
+    problems: list[DataProblem] = field(default_factory=list)
+
+    def add_rows(self, mask: np.ndarray, column: str | None, values: pd.Series | None,
+                 rule: str) -> None:
+        """Record a problem for every row where ``mask`` is true."""
+        rows = np.flatnonzero(mask)
+        for r in rows[: max(0, self.max_problems - len(self.problems))]:
+            value = None if values is None else values.iloc[r]
+            if isinstance(value, np.generic):
+                value = value.item()
+            self.problems.append(DataProblem(self.file, int(r) + 1, column, value, rule))
+
+    def raise_if_any(self) -> None:
+        """Raise :class:`DataValidationError` if anything was recorded."""
+        if self.problems:
+            raise DataValidationError(self.problems)
+
+
+def _as_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Stripped text and a mask of missing cells."""
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
+    missing = (text == "").to_numpy() | text.str.lower().isin(["nan", "none", "null", "<na>"]
+                                                            ).to_numpy()
+    return text, missing
+
+
+def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
+    name = col.name
+    if col.type == "datetime" and pd.api.types.is_datetime64_any_dtype(raw):
+        parsed: pd.Series = pd.to_datetime(raw)
+        missing = parsed.isna().to_numpy()
+        bad = np.zeros(len(raw), dtype=bool)
+    elif col.type in ("float", "int") and pd.api.types.is_numeric_dtype(raw) and not \
+            pd.api.types.is_bool_dtype(raw):
+        parsed = raw.astype("float64")
+        missing = parsed.isna().to_numpy()
+        bad = np.zeros(len(raw), dtype=bool)
+    else:
+        text, missing = _as_text(raw)
+        if col.type == "str":
+            parsed = text.where(~missing, None).astype(object)
+            bad = np.zeros(len(raw), dtype=bool)
+        elif col.type in ("float", "int"):
+            parsed = pd.to_numeric(text.where(~missing, None), errors="coerce").astype("float64")
+            bad = ~missing & parsed.isna().to_numpy()
+        elif col.type == "bool":
+            low = text.str.lower()
+            parsed = pd.Series(np.where(low.isin(_TRUE), True, np.where(low.isin(_FALSE), False,
+                                                                         None)),
+                               index=raw.index, dtype=object)
+            bad = ~missing & parsed.isna().to_numpy()
+        else:  # datetime
+            parsed = pd.to_datetime(text.where(~missing, None), errors="coerce", format="ISO8601")
+            retry = ~missing & parsed.isna().to_numpy()
+            if retry.any():
+                again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
+                parsed = parsed.astype(object)
+                parsed[retry] = again
+                parsed = pd.to_datetime(parsed)
+            if getattr(parsed.dt, "tz", None) is not None:
+                parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+            bad = ~missing & parsed.isna().to_numpy()
+    log.add_rows(bad, name, raw, col.rule())
+    if not col.nullable:
+        log.add_rows(missing & ~bad, name, raw, col.rule())
+    ok = ~missing & ~bad
+    if col.type in ("float", "int"):
+        values = parsed.to_numpy(dtype=float, na_value=np.nan)
+        log.add_rows(ok & ~np.isfinite(values), name, raw, col.rule())
+        ok &= np.isfinite(values)
+        if col.type == "int":
+            log.add_rows(ok & (values != np.round(values)), name, raw, col.rule())
+        if col.gt is not None:
+            log.add_rows(ok & ~(values > col.gt), name, raw, col.rule())
+        if col.ge is not None:
+            log.add_rows(ok & ~(values >= col.ge), name, raw, col.rule())
+        upper = {"lat": 90.0, "lon": 180.0}.get(name)
+        if upper is not None:
+            log.add_rows(ok & (values > upper), name, raw, f"must be <= {upper:g}")
+        if col.type == "int":
+            return parsed.round().astype("Int64")
+    if col.choices is not None:
+        log.add_rows(ok & ~parsed.isin(col.choices).to_numpy(), name, raw, col.rule())
+    return parsed
+
+
+def parse_table(raw: pd.DataFrame, layout: Layout, *, file: str,
+                max_problems: int = 50) -> pd.DataFrame:
+    """Typed copy of ``raw`` with the layout's columns (and, for tracts, feature columns).
+
+    Checks every cell against its column's rule, then the natural key for duplicates and the
+    layout's own cross-column rules.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every problem found (up to ``max_problems``).
+    """
+    log = ProblemLog(file, max_problems)
+    raw = raw.reset_index(drop=True)
+    out = pd.DataFrame(index=raw.index)
+    for col in layout.columns:
+        if col.name in raw.columns:
+            out[col.name] = _parse(col, raw[col.name], log)
+        else:
+            out[col.name] = pd.Series([None] * len(raw), dtype=object)
+    if layout.extra_columns_are_features:
+        known = {c.name for c in layout.columns} | set(index_columns(list(raw.columns)))
+        for feature in [c for c in raw.columns if c not in known]:
+            spec = Column(feature, "float")
+            out[feature] = _parse(spec, raw[feature], log)
+    log.raise_if_any()
+    dup = out.duplicated(list(layout.key), keep="first").to_numpy()
+    key_text = out[list(layout.key)].astype(str).agg("/".join, axis=1)
+    log.add_rows(dup, "/".join(layout.key), key_text,
+                 f"({', '.join(layout.key)}) must be unique within the file")
+    _layout_rules(out, layout, log)
+    log.raise_if_any()
+    return out
+
+
+def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
+    if layout.name == LayoutName.PRODUCTS:
+        gtin = frame["gtin"]
+        has = gtin.notna().to_numpy()
+        valid = np.array([bool(g is None or gtin_is_valid(str(g))) for g in gtin.where(has, None)])
+        log.add_rows(has & ~valid, "gtin", gtin,
+                     "must be 8, 12, 13 or 14 digits with a valid GS1 check digit")
+        cur = frame["currency"]
+        bad = cur.notna().to_numpy() & ~cur.astype(str).str.fullmatch(r"[A-Za-z]{3}").to_numpy()
+        log.add_rows(bad, "currency", cur, "must be a 3-letter ISO 4217 code")
+    elif layout.name == LayoutName.STORES:
+        bad = frame["lat"].isna().to_numpy() != frame["lon"].isna().to_numpy()
+        log.add_rows(bad, "lat", frame["lat"], "lat and lon must be given together")
+    elif layout.name == LayoutName.SHELVES:
+        ordered = frame.sort_values(["display_id", "shelf_index"])
+        same = ordered["display_id"].eq(ordered["display_id"].shift())
+        rises = ordered["height_from_floor_cm"].diff() > 0
+        bad_idx = ordered.index[(same & ~rises).to_numpy()]
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[bad_idx] = True
+        log.add_rows(mask, "height_from_floor_cm", frame["height_from_floor_cm"],
+                     "must increase with shelf_index within a display")
+    elif layout.name == LayoutName.VISITS:
+        _consistent(frame, "visit_id", ["store_id", "display_id", "visited_at"], log)
+    elif layout.name == LayoutName.EDGEREC3D:
+        _consistent(frame, "store_id", ["store_name"], log)
+        _consistent(frame, "display_id", ["store_id"], log)
+    elif layout.name == LayoutName.PLANOGRAMS:
+        _consistent(frame, ["display_id", "version"], ["provenance", "effective_from"], log)
+
+
+def _consistent(frame: pd.DataFrame, by: str | list[str], columns: list[str],
+                log: ProblemLog) -> None:
+    """Flag rows whose ``columns`` differ from the first row of their ``by`` group."""
+    keys = [by] if isinstance(by, str) else by
+    for col in columns:
+        first = frame.groupby(keys, sort=False, dropna=False)[col].transform("first")
+        differs = ~((frame[col] == first) | (frame[col].isna() & first.isna()))
+        log.add_rows(differs.to_numpy(dtype=bool), col, frame[col],
+                     f"must be the same on every row of one {'/'.join(keys)}")
+
+
+def check_references(
+    frame: pd.DataFrame,
+    column: str,
+    known: Set[str],
+    *,
+    what: str,
+    file: str,
+    max_problems: int = 50,
+) -> None:
+    """Raise if ``frame[column]`` holds a key not in ``known`` (stored or in this batch)."""
+    values = frame[column]
+    bad = ~values.isin(list(known)).to_numpy()
+    if bad.any():
+        log = ProblemLog(file, max_problems)
+        log.add_rows(bad, column, values,
+                     f"must refer to a known {what} (stored, or in a file of this ingest)")
+        log.raise_if_any()

@@ -1,0 +1,276 @@
+"""The repository: add and query every record kind, over any SQLAlchemy database.
+
+All writes are idempotent by natural key and happen in one transaction per call. Master data
+(stores, products, tracts, displays, shelves) is updated when a re-added record differs; events
+(visits, planogram versions) are immutable and a re-added one is left as stored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select
+
+from shelfwise.domain import Display, DisplayVisit, Planogram, Product, Store, Tract
+from shelfwise.exceptions import NotFoundError
+from shelfwise.storage import frames, schema
+from shelfwise.storage.bulk import WriteCounts, write_frame
+from shelfwise.storage.engine import make_engine, require_current_schema
+
+
+@dataclass(frozen=True)
+class TableCounts:
+    """Row counts of the main tables."""
+
+    stores: int
+    products: int
+    tracts: int
+    displays: int
+    shelves: int
+    planograms: int
+    positions: int
+    visits: int
+    visit_items: int
+
+
+class Repository:
+    """Add and query shelfwise records in one database.
+
+    Parameters
+    ----------
+    engine : Engine
+        A migrated database (see :func:`shelfwise.storage.upgrade`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, check_schema: bool = True) -> Repository:
+        """Open the database at ``url`` (default: ``$SHELFWISE_DATABASE_URL`` or SQLite)."""
+        engine = make_engine(url)
+        if check_schema:
+            require_current_schema(engine)
+        return cls(engine)
+
+    # ------------------------------------------------------------------ writes
+    def write_tables(
+        self, conn: Connection, tables: Sequence[tuple[str, pd.DataFrame]]
+    ) -> list[WriteCounts]:
+        """Write table-shaped frames in order inside the caller's transaction.
+
+        Event tables (visits, visit items, planograms, positions) ignore keys already stored;
+        master-data tables update rows whose values changed.
+        """
+        events = {"visits", "visit_items", "planograms", "positions"}
+        out = []
+        for name, frame in tables:
+            table = schema.metadata.tables[name]
+            mode = "ignore" if name in events else "update"
+            out.append(write_frame(conn, table, frame, on_conflict=mode))
+        return out
+
+    def _write(self, tables: Sequence[tuple[str, pd.DataFrame]]) -> list[WriteCounts]:
+        with self.engine.begin() as conn:
+            return self.write_tables(conn, tables)
+
+    def add_stores(self, stores: Iterable[Store]) -> WriteCounts:
+        """Add or update stores."""
+        return self._write([("stores", frames.stores_frame(stores))])[0]
+
+    def add_products(self, products: Iterable[Product]) -> WriteCounts:
+        """Add or update products."""
+        return self._write([("products", frames.products_frame(products))])[0]
+
+    def add_tracts(self, tracts: Iterable[Tract]) -> list[WriteCounts]:
+        """Add or update tracts and their demographic features."""
+        head, feats = frames.tracts_frames(tracts)
+        return self._write([("tracts", head), ("tract_features", feats)])
+
+    def add_displays(self, displays: Iterable[Display]) -> list[WriteCounts]:
+        """Add or update displays and their shelves."""
+        head, shelves = frames.displays_frames(displays)
+        return self._write([("displays", head), ("shelves", shelves)])
+
+    def add_planograms(self, planograms: Iterable[Planogram]) -> list[WriteCounts]:
+        """Add planogram versions; a version already stored is kept as it is."""
+        head, pos = frames.planograms_frames(planograms)
+        return self._write([("planograms", head), ("positions", pos)])
+
+    def add_visits(self, visits: Iterable[DisplayVisit], *, source: str = "api") -> list[WriteCounts]:
+        """Add display visits with their items; a visit already stored is kept as it is."""
+        head, items = frames.visits_frames(visits, source=source)
+        return self._write([("visits", head), ("visit_items", items)])
+
+    # ------------------------------------------------------------------ reads
+    def counts(self) -> TableCounts:
+        """Row counts of the main tables."""
+        names = list(TableCounts.__dataclass_fields__)
+        with self.engine.connect() as conn:
+            values = {
+                n: int(conn.execute(select(func.count()).select_from(schema.metadata.tables[n]))
+                       .scalar_one())
+                for n in names
+            }
+        return TableCounts(**values)
+
+    def list_stores(self) -> list[Store]:
+        """All stores, ordered by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.stores).order_by(schema.stores.c.store_id))
+            return [frames.store_from_row(r) for r in rows]
+
+    def get_store(self, store_id: str) -> Store:
+        """The store ``store_id``; raises :class:`NotFoundError` if absent."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.stores).where(schema.stores.c.store_id == store_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"store_id {store_id!r} is not in the database")
+        return frames.store_from_row(row)
+
+    def list_products(self) -> list[Product]:
+        """All products, ordered by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.products).order_by(schema.products.c.product_id))
+            return [frames.product_from_row(r) for r in rows]
+
+    def get_product(self, product_id: str) -> Product:
+        """The product ``product_id``; raises :class:`NotFoundError` if absent."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.products).where(schema.products.c.product_id == product_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"product_id {product_id!r} is not in the database")
+        return frames.product_from_row(row)
+
+    def list_tracts(self) -> list[Tract]:
+        """All tracts with their features, ordered by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.tracts).order_by(schema.tracts.c.tract_id)).all()
+            feats = conn.execute(select(schema.tract_features)).all()
+        by_tract: dict[str, dict[str, float]] = defaultdict(dict)
+        for f in feats:
+            by_tract[f.tract_id][f.feature] = float(f.value)
+        return [
+            Tract(tract_id=r.tract_id, lat=float(r.lat), lon=float(r.lon),
+                  population=int(r.population), features=by_tract[r.tract_id])
+            for r in rows
+        ]
+
+    def list_displays(self, *, store_id: str | None = None) -> list[Display]:
+        """Displays (of one store, or all) with their shelves, ordered by id."""
+        d, s = schema.displays, schema.shelves
+        query = select(d).order_by(d.c.display_id)
+        if store_id is not None:
+            query = query.where(d.c.store_id == store_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            shelf_rows = conn.execute(select(s).order_by(s.c.display_id, s.c.shelf_index)).all()
+        shelves = defaultdict(list)
+        for r in shelf_rows:
+            shelves[r.display_id].append(frames.shelf_from_row(r))
+        return [frames.display_from_row(r, shelves[r.display_id]) for r in rows]
+
+    def get_display(self, display_id: str) -> Display:
+        """The display ``display_id`` with its shelves; raises :class:`NotFoundError`."""
+        d, s = schema.displays, schema.shelves
+        with self.engine.connect() as conn:
+            row = conn.execute(select(d).where(d.c.display_id == display_id)).first()
+            if row is None:
+                raise NotFoundError(f"display_id {display_id!r} is not in the database")
+            shelf_rows = conn.execute(
+                select(s).where(s.c.display_id == display_id).order_by(s.c.shelf_index)
+            ).all()
+        return frames.display_from_row(row, [frames.shelf_from_row(r) for r in shelf_rows])
+
+    def planograms(self, display_id: str) -> list[Planogram]:
+        """Every stored planogram version of a display, oldest first."""
+        p, pos = schema.planograms, schema.positions
+        with self.engine.connect() as conn:
+            heads = conn.execute(
+                select(p).where(p.c.display_id == display_id).order_by(p.c.version)
+            ).all()
+            rows = conn.execute(
+                select(pos).where(pos.c.display_id == display_id)
+                .order_by(pos.c.version, pos.c.position_no)
+            ).all()
+        by_version = defaultdict(list)
+        for r in rows:
+            by_version[r.version].append(frames.position_from_row(r))
+        return [
+            Planogram(display_id=h.display_id, version=int(h.version),
+                      positions=tuple(by_version[h.version]), provenance=h.provenance,
+                      effective_from=h.effective_from)
+            for h in heads
+        ]
+
+    def latest_planogram(self, display_id: str) -> Planogram:
+        """The newest planogram version of a display; raises :class:`NotFoundError`."""
+        versions = self.planograms(display_id)
+        if not versions:
+            raise NotFoundError(f"display_id {display_id!r} has no stored planogram")
+        return versions[-1]
+
+    def visits(
+        self,
+        *,
+        display_id: str | None = None,
+        store_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[DisplayVisit]:
+        """Visits with their items, oldest first, optionally filtered."""
+        flat = self.visits_frame(display_id=display_id, store_id=store_id, since=since,
+                                 until=until)
+        out = []
+        for (vid, sid, did, at), group in flat.groupby(
+            ["visit_id", "store_id", "display_id", "visited_at"], sort=False
+        ):
+            items = tuple(frames.visit_item_from_row(r) for r in group.itertuples()
+                          if not pd.isna(r.product_id))
+            out.append(DisplayVisit(visit_id=str(vid), store_id=str(sid), display_id=str(did),
+                                    visited_at=pd.Timestamp(at).to_pydatetime(), items=items))
+        return out
+
+    def visits_frame(
+        self,
+        *,
+        display_id: str | None = None,
+        store_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Visit items as one flat frame (one row per visit and product), oldest first.
+
+        Columns: visit_id, store_id, display_id, visited_at, source, product_id, pre_count,
+        post_count, facings, prev_facings, payoff.
+        """
+        v, i = schema.visits, schema.visit_items
+        query = select(
+            v.c.visit_id, v.c.store_id, v.c.display_id, v.c.visited_at, v.c.source,
+            i.c.product_id, i.c.pre_count, i.c.post_count, i.c.facings, i.c.prev_facings,
+            i.c.payoff,
+        ).select_from(v.outerjoin(i, v.c.visit_id == i.c.visit_id))
+        if display_id is not None:
+            query = query.where(v.c.display_id == display_id)
+        if store_id is not None:
+            query = query.where(v.c.store_id == store_id)
+        if since is not None:
+            query = query.where(v.c.visited_at >= since)
+        if until is not None:
+            query = query.where(v.c.visited_at < until)
+        query = query.order_by(v.c.display_id, v.c.visited_at, v.c.visit_id, i.c.product_id)
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        frame["visited_at"] = pd.to_datetime(frame["visited_at"])
+        for col in ("facings", "prev_facings"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
