@@ -19,7 +19,12 @@ from shelfwise.domain import Display, DisplayVisit, Planogram, Product, Store, T
 from shelfwise.exceptions import NotFoundError
 from shelfwise.storage import frames, schema
 from shelfwise.storage.bulk import WriteCounts, write_frame
-from shelfwise.storage.engine import make_engine, require_current_schema
+from shelfwise.storage.engine import (
+    current_revision,
+    make_engine,
+    require_current_schema,
+    upgrade,
+)
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,16 @@ class Repository:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, url: str | None = None, *, check_schema: bool = True) -> Repository:
-        """Open the database at ``url`` (default: ``$SHELFWISE_DATABASE_URL`` or SQLite)."""
+    def from_url(cls, url: str | None = None, *, create: bool = True) -> Repository:
+        """Open the database at ``url`` (default: ``$SHELFWISE_DATABASE_URL`` or SQLite).
+
+        With ``create`` a database that has no shelfwise schema yet is created; a database at
+        an older schema revision is never migrated silently (run ``shelfwise db upgrade``).
+        """
         engine = make_engine(url)
-        if check_schema:
-            require_current_schema(engine)
+        if create and current_revision(engine) is None:
+            upgrade(engine)
+        require_current_schema(engine)
         return cls(engine)
 
     # ------------------------------------------------------------------ writes

@@ -1,0 +1,1 @@
+"""The ``shelfwise`` command line (Typer + Rich): a thin layer over the library."""
