@@ -1,4 +1,4 @@
-"""Ingest: every bad-input class is rejected whole with a precise message, and re-ingest is a no-op."""
+"""Ingest: bad input is rejected whole with a precise message; re-ingest is a no-op."""
 
 from __future__ import annotations
 
@@ -12,49 +12,109 @@ from shelfwise.storage import Repository
 from shelfwise.storage.ingest import ingest_files
 from tests.conftest import assert_same_snapshot, snapshot
 
-STORES = pd.DataFrame({
-    "store_id": ["S1", "S2"], "name": ["Dallas #1", "Dallas #2"], "lat": [32.78, 32.9],
-    "lon": [-96.8, -96.7], "format": ["convenience", "grocery"], "region": ["Dallas", "Dallas"],
-})
-PRODUCTS = pd.DataFrame({
-    "product_id": ["P1", "P2", "P3"], "name": ["Fizz Cola 12oz", "Aqua 1L", "Hop Seltzer"],
-    "brand": ["Fizz", "Aqua", "Hop"], "category": ["Beverages"] * 3,
-    "subcategory": ["Sparkling", "Water", "Sparkling"], "width_cm": [6.6, 8.0, 6.6],
-    "height_cm": [12.2, 27.0, 12.2], "depth_cm": [6.6, 8.0, 6.6], "weight_kg": [0.37, 1.05, 0.37],
-    "price": [1.49, 1.99, 2.99], "unit_cost": [0.8, 1.0, 1.6],
-    "gtin": ["036000291452", "", "012345678905"], "age_restricted": ["false", "false", "true"],
-})
-DISPLAYS = pd.DataFrame({"display_id": ["D1", "D2"], "store_id": ["S1", "S2"],
-                         "kind": ["cooler", "checkout"], "max_slots": [20, 9]})
-SHELVES = pd.DataFrame({
-    "display_id": ["D1", "D1", "D2"], "shelf_index": [0, 1, 0], "width_cm": [76.0, 76.0, 60.0],
-    "clearance_cm": [30.0, 30.0, 28.0], "depth_cm": [45.0, 45.0, 40.0],
-    "max_load_kg": [40.0, 40.0, 25.0], "height_from_floor_cm": [20.0, 100.0, 80.0],
-})
-PLANOGRAMS = pd.DataFrame({
-    "display_id": ["D1", "D1", "D1"], "version": [1, 1, 1], "shelf_index": [0, 0, 1],
-    "x_cm": [0.0, 13.2, 0.0], "product_id": ["P1", "P2", "P3"], "facings_wide": [2, 1, 3],
-    "facings_high": [1, 1, 1], "facings_deep": [6, 5, 6],
-    "effective_from": ["2024-01-01 08:00:00"] * 3,
-})
-VISITS = pd.DataFrame({
-    "visit_id": ["V1", "V1", "V2", "V2"], "store_id": ["S1"] * 4, "display_id": ["D1"] * 4,
-    "visited_at": ["2024-01-01 09:00:00", "2024-01-01 09:00:00", "2024-01-03 10:30:00",
-                   "2024-01-03 10:30:00"],
-    "product_id": ["P1", "P2", "P1", "P2"], "pre_count": [3.0, None, 5.0, 2.0],
-    "post_count": [12.0, 5.0, 12.0, 5.0], "facings": [2, 1, 2, 1],
-})
-EDGEREC3D = pd.DataFrame({
-    "store_id": ["X1", "X1", "X1"], "store_name": ["Store X"] * 3,
-    "display_id": ["XD1"] * 3, "display_extra_info": ["cooler left"] * 3,
-    "last_scanned_datetime": ["2023-05-01 10:00:00", "2023-05-01 10:00:00", "2023-05-02 11:00:00"],
-    "product_id": ["Q1", "Q2", "Q1"], "name": ["Cola", "Water", "Cola"],
-    "previous_post_scan_num_facings": [3, 0, 3], "max_slots": [20, 20, 20],
-    "payoff": [2.5, 0.0, 1.25],
-})
+STORES = pd.DataFrame(
+    {
+        "store_id": ["S1", "S2"],
+        "name": ["Dallas #1", "Dallas #2"],
+        "lat": [32.78, 32.9],
+        "lon": [-96.8, -96.7],
+        "format": ["convenience", "grocery"],
+        "region": ["Dallas", "Dallas"],
+    }
+)
+PRODUCTS = pd.DataFrame(
+    {
+        "product_id": ["P1", "P2", "P3"],
+        "name": ["Fizz Cola 12oz", "Aqua 1L", "Hop Seltzer"],
+        "brand": ["Fizz", "Aqua", "Hop"],
+        "category": ["Beverages"] * 3,
+        "subcategory": ["Sparkling", "Water", "Sparkling"],
+        "width_cm": [6.6, 8.0, 6.6],
+        "height_cm": [12.2, 27.0, 12.2],
+        "depth_cm": [6.6, 8.0, 6.6],
+        "weight_kg": [0.37, 1.05, 0.37],
+        "price": [1.49, 1.99, 2.99],
+        "unit_cost": [0.8, 1.0, 1.6],
+        "gtin": ["036000291452", "", "012345678905"],
+        "age_restricted": ["false", "false", "true"],
+    }
+)
+DISPLAYS = pd.DataFrame(
+    {
+        "display_id": ["D1", "D2"],
+        "store_id": ["S1", "S2"],
+        "kind": ["cooler", "checkout"],
+        "max_slots": [20, 9],
+    }
+)
+SHELVES = pd.DataFrame(
+    {
+        "display_id": ["D1", "D1", "D2"],
+        "shelf_index": [0, 1, 0],
+        "width_cm": [76.0, 76.0, 60.0],
+        "clearance_cm": [30.0, 30.0, 28.0],
+        "depth_cm": [45.0, 45.0, 40.0],
+        "max_load_kg": [40.0, 40.0, 25.0],
+        "height_from_floor_cm": [20.0, 100.0, 80.0],
+    }
+)
+PLANOGRAMS = pd.DataFrame(
+    {
+        "display_id": ["D1", "D1", "D1"],
+        "version": [1, 1, 1],
+        "shelf_index": [0, 0, 1],
+        "x_cm": [0.0, 13.2, 0.0],
+        "product_id": ["P1", "P2", "P3"],
+        "facings_wide": [2, 1, 3],
+        "facings_high": [1, 1, 1],
+        "facings_deep": [6, 5, 6],
+        "effective_from": ["2024-01-01 08:00:00"] * 3,
+    }
+)
+VISITS = pd.DataFrame(
+    {
+        "visit_id": ["V1", "V1", "V2", "V2"],
+        "store_id": ["S1"] * 4,
+        "display_id": ["D1"] * 4,
+        "visited_at": [
+            "2024-01-01 09:00:00",
+            "2024-01-01 09:00:00",
+            "2024-01-03 10:30:00",
+            "2024-01-03 10:30:00",
+        ],
+        "product_id": ["P1", "P2", "P1", "P2"],
+        "pre_count": [3.0, None, 5.0, 2.0],
+        "post_count": [12.0, 5.0, 12.0, 5.0],
+        "facings": [2, 1, 2, 1],
+    }
+)
+EDGEREC3D = pd.DataFrame(
+    {
+        "store_id": ["X1", "X1", "X1"],
+        "store_name": ["Store X"] * 3,
+        "display_id": ["XD1"] * 3,
+        "display_extra_info": ["cooler left"] * 3,
+        "last_scanned_datetime": [
+            "2023-05-01 10:00:00",
+            "2023-05-01 10:00:00",
+            "2023-05-02 11:00:00",
+        ],
+        "product_id": ["Q1", "Q2", "Q1"],
+        "name": ["Cola", "Water", "Cola"],
+        "previous_post_scan_num_facings": [3, 0, 3],
+        "max_slots": [20, 20, 20],
+        "payoff": [2.5, 0.0, 1.25],
+    }
+)
 
-VALID = {"stores": STORES, "products": PRODUCTS, "displays": DISPLAYS, "shelves": SHELVES,
-         "planograms": PLANOGRAMS, "visits": VISITS}
+VALID = {
+    "stores": STORES,
+    "products": PRODUCTS,
+    "displays": DISPLAYS,
+    "shelves": SHELVES,
+    "planograms": PLANOGRAMS,
+    "visits": VISITS,
+}
 
 
 def write(folder: Path, name: str, frame: pd.DataFrame, *, index: bool = False) -> Path:
@@ -128,41 +188,99 @@ def test_edgerec3d_layout_with_leading_index_column(repo: Repository, tmp_path: 
 def _bad_cases() -> list[tuple[str, str, pd.DataFrame, str]]:
     """(case, file name, frame, expected message regex)."""
     return [
-        ("missing column", "visits", VISITS.drop(columns=["facings"]),
-         r"visits\.csv, column 'facings': column 'facings' is required in a visits file"),
-        ("wrong type", "visits", VISITS.assign(pre_count=["3", "x7", "5", "2"]),
-         r"visits\.csv, row 2, column 'pre_count': must be a number >= 0.*got 'x7'"),
-        ("zero dimension", "products", PRODUCTS.assign(width_cm=[6.6, 0.0, 6.6]),
-         r"products\.csv, row 2, column 'width_cm': must be a number > 0.*got '0\.0'"),
-        ("negative dimension", "shelves", SHELVES.assign(depth_cm=[45.0, -3.0, 40.0]),
-         r"shelves\.csv, row 2, column 'depth_cm': must be a number > 0.*got '-3\.0'"),
-        ("unknown store", "displays", DISPLAYS.assign(store_id=["S1", "S9"]),
-         r"displays\.csv, row 2, column 'store_id': must refer to a known store.*got 'S9'"),
-        ("unknown display", "visits", VISITS.assign(display_id=["D1", "D1", "D7", "D7"]),
-         r"visits\.csv, row 3, column 'display_id': must refer to a known display.*got 'D7'"),
-        ("unknown product", "planograms", PLANOGRAMS.assign(product_id=["P1", "P2", "P404"]),
-         r"planograms\.csv, row 3, column 'product_id': must refer to a known product.*'P404'"),
-        ("duplicate key", "stores", pd.concat([STORES, STORES.iloc[[0]]]),
-         r"stores\.csv, row 3, column 'store_id': \(store_id\) must be unique within the file; "
-         r"got 'S1'"),
-        ("bad gtin", "products", PRODUCTS.assign(gtin=["036000291453", "", ""]),
-         r"products\.csv, row 1, column 'gtin': must be 8, 12, 13 or 14 digits with a valid GS1 "
-         r"check digit; got '036000291453'"),
-        ("unparseable time", "visits", VISITS.assign(
-            visited_at=["2024-01-01 09:00:00", "2024-01-01 09:00:00", "yesterday noon",
-                        "yesterday noon"]),
-         r"visits\.csv, row 3, column 'visited_at': must be a date-time.*got 'yesterday noon'"),
-        ("negative payoff", "edgerec3d", EDGEREC3D.assign(payoff=[2.5, -1.0, 1.0]),
-         r"edgerec3d\.csv, row 2, column 'payoff': must be a number >= 0.*got '-1\.0'"),
-        ("display in another store", "visits", VISITS.assign(store_id=["S1", "S1", "S2", "S2"]),
-         r"visits\.csv, row 3, column 'store_id': must be the store the display belongs to"),
-        ("shelves not rising", "shelves", SHELVES.assign(height_from_floor_cm=[20.0, 10.0, 80.0]),
-         r"shelves\.csv, row 2, column 'height_from_floor_cm': must increase with shelf_index"),
+        (
+            "missing column",
+            "visits",
+            VISITS.drop(columns=["facings"]),
+            r"visits\.csv, column 'facings': column 'facings' is required in a visits file",
+        ),
+        (
+            "wrong type",
+            "visits",
+            VISITS.assign(pre_count=["3", "x7", "5", "2"]),
+            r"visits\.csv, row 2, column 'pre_count': must be a number >= 0.*got 'x7'",
+        ),
+        (
+            "zero dimension",
+            "products",
+            PRODUCTS.assign(width_cm=[6.6, 0.0, 6.6]),
+            r"products\.csv, row 2, column 'width_cm': must be a number > 0.*got '0\.0'",
+        ),
+        (
+            "negative dimension",
+            "shelves",
+            SHELVES.assign(depth_cm=[45.0, -3.0, 40.0]),
+            r"shelves\.csv, row 2, column 'depth_cm': must be a number > 0.*got '-3\.0'",
+        ),
+        (
+            "unknown store",
+            "displays",
+            DISPLAYS.assign(store_id=["S1", "S9"]),
+            r"displays\.csv, row 2, column 'store_id': must refer to a known store.*got 'S9'",
+        ),
+        (
+            "unknown display",
+            "visits",
+            VISITS.assign(display_id=["D1", "D1", "D7", "D7"]),
+            r"visits\.csv, row 3, column 'display_id': must refer to a known display.*got 'D7'",
+        ),
+        (
+            "unknown product",
+            "planograms",
+            PLANOGRAMS.assign(product_id=["P1", "P2", "P404"]),
+            r"planograms\.csv, row 3, column 'product_id': must refer to a known product.*'P404'",
+        ),
+        (
+            "duplicate key",
+            "stores",
+            pd.concat([STORES, STORES.iloc[[0]]]),
+            r"stores\.csv, row 3, column 'store_id': \(store_id\) must be unique within the file; "
+            r"got 'S1'",
+        ),
+        (
+            "bad gtin",
+            "products",
+            PRODUCTS.assign(gtin=["036000291453", "", ""]),
+            r"products\.csv, row 1, column 'gtin': must be 8, 12, 13 or 14 digits with a valid GS1 "
+            r"check digit; got '036000291453'",
+        ),
+        (
+            "unparseable time",
+            "visits",
+            VISITS.assign(
+                visited_at=[
+                    "2024-01-01 09:00:00",
+                    "2024-01-01 09:00:00",
+                    "yesterday noon",
+                    "yesterday noon",
+                ]
+            ),
+            r"visits\.csv, row 3, column 'visited_at': must be a date-time.*got 'yesterday noon'",
+        ),
+        (
+            "negative payoff",
+            "edgerec3d",
+            EDGEREC3D.assign(payoff=[2.5, -1.0, 1.0]),
+            r"edgerec3d\.csv, row 2, column 'payoff': must be a number >= 0.*got '-1\.0'",
+        ),
+        (
+            "display in another store",
+            "visits",
+            VISITS.assign(store_id=["S1", "S1", "S2", "S2"]),
+            r"visits\.csv, row 3, column 'store_id': must be the store the display belongs to",
+        ),
+        (
+            "shelves not rising",
+            "shelves",
+            SHELVES.assign(height_from_floor_cm=[20.0, 10.0, 80.0]),
+            r"shelves\.csv, row 2, column 'height_from_floor_cm': must increase with shelf_index",
+        ),
     ]
 
 
-@pytest.mark.parametrize(("case", "name", "frame", "message"), _bad_cases(),
-                         ids=[c[0] for c in _bad_cases()])
+@pytest.mark.parametrize(
+    ("case", "name", "frame", "message"), _bad_cases(), ids=[c[0] for c in _bad_cases()]
+)
 def test_bad_file_is_rejected_whole_and_database_unchanged(
     repo: Repository, tmp_path: Path, case: str, name: str, frame: pd.DataFrame, message: str
 ) -> None:

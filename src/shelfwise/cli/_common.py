@@ -37,8 +37,10 @@ def run_or_exit(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except DataValidationError as exc:
-        err_console.print(f"[bold red]Rejected:[/] {len(exc.problems)} problem(s); "
-                          "nothing was stored.", highlight=False)
+        err_console.print(
+            f"[bold red]Rejected:[/] {len(exc.problems)} problem(s); nothing was stored.",
+            highlight=False,
+        )
         for p in exc.problems[:20]:
             err_console.print(f"  {p}", highlight=False, markup=False)
         if len(exc.problems) > 20:
@@ -67,13 +69,20 @@ def print_ingest_report(report: IngestReport) -> None:
     """Print what an ingest stored, per file and in total."""
     table = Table(title="Ingested", show_lines=False)
     for col in ("file", "layout", "rows", "table", "new", "updated", "unchanged"):
-        table.add_column(col, justify="right" if col in {"rows", "new", "updated",
-                                                         "unchanged"} else "left")
+        table.add_column(
+            col, justify="right" if col in {"rows", "new", "updated", "unchanged"} else "left"
+        )
     for f in report.files:
         for i, w in enumerate(f.writes):
-            table.add_row(f.file if i == 0 else "", f.layout.value if i == 0 else "",
-                          f"{f.rows:,}" if i == 0 else "", w.table, f"{w.new:,}",
-                          f"{w.updated:,}", f"{w.unchanged:,}")
+            table.add_row(
+                f.file if i == 0 else "",
+                f.layout.value if i == 0 else "",
+                f"{f.rows:,}" if i == 0 else "",
+                w.table,
+                f"{w.new:,}",
+                f"{w.updated:,}",
+                f"{w.unchanged:,}",
+            )
     console.print(table)
     new = sum(w.new for w in report.totals().values())
     console.print(f"Stored {new:,} new row(s) from {len(report.files)} file(s).")

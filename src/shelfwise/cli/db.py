@@ -27,5 +27,6 @@ def status_cmd(database_url: DatabaseOption = None) -> None:
     """Show the database's schema revision and the newest one shelfwise ships."""
     engine = make_engine(database_url)
     current = run_or_exit(lambda: current_revision(engine))
-    console.print(f"Database {engine.url!r}: revision {current or 'none'}; "
-                  f"newest is {head_revision()}.")
+    console.print(
+        f"Database {engine.url!r}: revision {current or 'none'}; newest is {head_revision()}."
+    )

@@ -15,8 +15,9 @@ from shelfwise.storage.ingest import ingest_files
 
 
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (data, database).")] = Path(
-        "demo-output"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (data, database).")
+    ] = Path("demo-output"),
     stores: Annotated[int, typer.Option(help="Number of stores.")] = DEFAULT.n_stores,
     products: Annotated[int, typer.Option(help="Number of products.")] = DEFAULT.n_products,
     weeks: Annotated[int, typer.Option(help="Weeks of visits to simulate.")] = DEFAULT.weeks,
@@ -26,15 +27,25 @@ def demo_cmd(
     data_dir = out / "data"
     db_path = out / "shelfwise.db"
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (db_path, db_path.with_name(db_path.name + "-wal"),
-                  db_path.with_name(db_path.name + "-shm")):
+    for stale in (
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ):
         stale.unlink(missing_ok=True)
 
     with progress_bar() as bar:
         task = bar.add_task("Synthesising the chain", total=3)
-        chain = run_or_exit(lambda: build_chain(
-            stores=stores, products=products, displays_per_store=DEFAULT.displays_per_store,
-            weeks=weeks, metros=",".join(DEFAULT.metros), seed=seed))
+        chain = run_or_exit(
+            lambda: build_chain(
+                stores=stores,
+                products=products,
+                displays_per_store=DEFAULT.displays_per_store,
+                weeks=weeks,
+                metros=",".join(DEFAULT.metros),
+                seed=seed,
+            )
+        )
         bar.update(task, advance=1, description="Writing CSV files")
         written = run_or_exit(lambda: chain.write(data_dir, fmt="csv"))
         bar.update(task, advance=1, description="Ingesting into SQLite")

@@ -14,13 +14,22 @@ from shelfwise.storage.ingest import IngestReport, expand_paths, ingest_files
 
 
 def ingest_cmd(
-    paths: Annotated[list[Path], typer.Argument(
-        help="CSV / Parquet files, or folders of them. The layout of each file is recognised "
-        "from its columns: stores, products, displays, shelves, tracts, planograms, visits, or "
-        "EdgeRec3D's published log layout.", show_default=False)],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV / Parquet files, or folders of them. The layout of each file is recognised "
+            "from its columns: stores, products, displays, shelves, tracts, planograms, visits, or "
+            "EdgeRec3D's published log layout.",
+            show_default=False,
+        ),
+    ],
     database_url: DatabaseOption = None,
-    kind: Annotated[LayoutName | None, typer.Option(
-        "--kind", "-k", help="Force one layout for every file instead of recognising it.")] = None,
+    kind: Annotated[
+        LayoutName | None,
+        typer.Option(
+            "--kind", "-k", help="Force one layout for every file instead of recognising it."
+        ),
+    ] = None,
 ) -> None:
     """Validate files and store them; a file with any bad row is rejected and nothing stored."""
 

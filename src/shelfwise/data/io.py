@@ -29,13 +29,23 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffix = p.suffix.lower()
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False,
-                                encoding="utf-8-sig")
+            frame = pd.read_csv(
+                p, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+            )
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(p)
         else:
-            raise DataValidationError([DataProblem(
-                str(p), None, None, suffix, f"file suffix must be one of {SUPPORTED_SUFFIXES}")])
+            raise DataValidationError(
+                [
+                    DataProblem(
+                        str(p),
+                        None,
+                        None,
+                        suffix,
+                        f"file suffix must be one of {SUPPORTED_SUFFIXES}",
+                    )
+                ]
+            )
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         if isinstance(exc, DataValidationError):
             raise
@@ -63,8 +73,9 @@ def detect_layout(columns: list[str], *, file: str) -> Layout:
     fits = [lay for lay in LAYOUTS.values() if set(lay.required) <= present]
     if fits:
         return max(fits, key=lambda lay: len(lay.required))
-    closest = min(LAYOUTS.values(),
-                  key=lambda lay: (len(set(lay.required) - present), -len(lay.required)))
+    closest = min(
+        LAYOUTS.values(), key=lambda lay: (len(set(lay.required) - present), -len(lay.required))
+    )
     missing = [c for c in closest.required if c not in present]
     return _raise_missing(file, closest, missing)
 
@@ -78,9 +89,14 @@ def check_columns(columns: list[str], layout: Layout, *, file: str) -> None:
 
 def _raise_missing(file: str, layout: Layout, missing: list[str]) -> Layout:
     problems = [
-        DataProblem(file, None, c, None,
-                    f"column '{c}' is required in a {layout.name.value} file "
-                    f"(required: {', '.join(layout.required)})")
+        DataProblem(
+            file,
+            None,
+            c,
+            None,
+            f"column '{c}' is required in a {layout.name.value} file "
+            f"(required: {', '.join(layout.required)})",
+        )
         for c in missing
     ]
     raise DataValidationError(problems)

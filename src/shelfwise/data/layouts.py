@@ -121,7 +121,6 @@ class Layout:
         raise KeyError(name)
 
 
-
 LAYOUTS: dict[LayoutName, Layout] = {
     LayoutName.STORES: Layout(
         LayoutName.STORES,

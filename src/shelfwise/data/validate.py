@@ -31,8 +31,9 @@ class ProblemLog:
     max_problems: int = 50
     problems: list[DataProblem] = field(default_factory=list)
 
-    def add_rows(self, mask: np.ndarray, column: str | None, values: pd.Series | None,
-                 rule: str) -> None:
+    def add_rows(
+        self, mask: np.ndarray, column: str | None, values: pd.Series | None, rule: str
+    ) -> None:
         """Record a problem for every row where ``mask`` is true."""
         rows = np.flatnonzero(mask)
         for r in rows[: max(0, self.max_problems - len(self.problems))]:
@@ -50,8 +51,9 @@ class ProblemLog:
 def _as_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Stripped text and a mask of missing cells."""
     text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
-    missing = (text == "").to_numpy() | text.str.lower().isin(["nan", "none", "null", "<na>"]
-                                                            ).to_numpy()
+    missing = (text == "").to_numpy() | text.str.lower().isin(
+        ["nan", "none", "null", "<na>"]
+    ).to_numpy()
     return text, missing
 
 
@@ -61,8 +63,11 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
         parsed: pd.Series = pd.to_datetime(raw)
         missing = parsed.isna().to_numpy()
         bad = np.zeros(len(raw), dtype=bool)
-    elif col.type in ("float", "int") and pd.api.types.is_numeric_dtype(raw) and not \
-            pd.api.types.is_bool_dtype(raw):
+    elif (
+        col.type in ("float", "int")
+        and pd.api.types.is_numeric_dtype(raw)
+        and not pd.api.types.is_bool_dtype(raw)
+    ):
         parsed = raw.astype("float64")
         missing = parsed.isna().to_numpy()
         bad = np.zeros(len(raw), dtype=bool)
@@ -76,9 +81,9 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
             bad = ~missing & parsed.isna().to_numpy()
         elif col.type == "bool":
             low = text.str.lower()
-            parsed = pd.Series(np.where(low.isin(_TRUE), True, np.where(low.isin(_FALSE), False,
-                                                                         None)),
-                               index=raw.index, dtype=object)
+            parsed = pd.Series([None] * len(raw), index=raw.index, dtype="object")
+            parsed[low.isin(_TRUE).to_numpy()] = True
+            parsed[low.isin(_FALSE).to_numpy()] = False
             bad = ~missing & parsed.isna().to_numpy()
         else:  # datetime
             parsed = pd.to_datetime(text.where(~missing, None), errors="coerce", format="ISO8601")
@@ -115,8 +120,9 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
     return parsed
 
 
-def parse_table(raw: pd.DataFrame, layout: Layout, *, file: str,
-                max_problems: int = 50) -> pd.DataFrame:
+def parse_table(
+    raw: pd.DataFrame, layout: Layout, *, file: str, max_problems: int = 50
+) -> pd.DataFrame:
     """Typed copy of ``raw`` with the layout's columns (and, for tracts, feature columns).
 
     Checks every cell against its column's rule, then the natural key for duplicates and the
@@ -143,8 +149,12 @@ def parse_table(raw: pd.DataFrame, layout: Layout, *, file: str,
     log.raise_if_any()
     dup = out.duplicated(list(layout.key), keep="first").to_numpy()
     key_text = out[list(layout.key)].astype(str).agg("/".join, axis=1)
-    log.add_rows(dup, "/".join(layout.key), key_text,
-                 f"({', '.join(layout.key)}) must be unique within the file")
+    log.add_rows(
+        dup,
+        "/".join(layout.key),
+        key_text,
+        f"({', '.join(layout.key)}) must be unique within the file",
+    )
     _layout_rules(out, layout, log)
     log.raise_if_any()
     return out
@@ -155,8 +165,12 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
         gtin = frame["gtin"]
         has = gtin.notna().to_numpy()
         valid = np.array([bool(g is None or gtin_is_valid(str(g))) for g in gtin.where(has, None)])
-        log.add_rows(has & ~valid, "gtin", gtin,
-                     "must be 8, 12, 13 or 14 digits with a valid GS1 check digit")
+        log.add_rows(
+            has & ~valid,
+            "gtin",
+            gtin,
+            "must be 8, 12, 13 or 14 digits with a valid GS1 check digit",
+        )
         cur = frame["currency"]
         bad = cur.notna().to_numpy() & ~cur.astype(str).str.fullmatch(r"[A-Za-z]{3}").to_numpy()
         log.add_rows(bad, "currency", cur, "must be a 3-letter ISO 4217 code")
@@ -170,8 +184,12 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
         bad_idx = ordered.index[(same & ~rises).to_numpy()]
         mask = np.zeros(len(frame), dtype=bool)
         mask[bad_idx] = True
-        log.add_rows(mask, "height_from_floor_cm", frame["height_from_floor_cm"],
-                     "must increase with shelf_index within a display")
+        log.add_rows(
+            mask,
+            "height_from_floor_cm",
+            frame["height_from_floor_cm"],
+            "must increase with shelf_index within a display",
+        )
     elif layout.name == LayoutName.VISITS:
         _consistent(frame, "visit_id", ["store_id", "display_id", "visited_at"], log)
     elif layout.name == LayoutName.EDGEREC3D:
@@ -181,15 +199,20 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
         _consistent(frame, ["display_id", "version"], ["provenance", "effective_from"], log)
 
 
-def _consistent(frame: pd.DataFrame, by: str | list[str], columns: list[str],
-                log: ProblemLog) -> None:
+def _consistent(
+    frame: pd.DataFrame, by: str | list[str], columns: list[str], log: ProblemLog
+) -> None:
     """Flag rows whose ``columns`` differ from the first row of their ``by`` group."""
     keys = [by] if isinstance(by, str) else by
     for col in columns:
         first = frame.groupby(keys, sort=False, dropna=False)[col].transform("first")
         differs = ~((frame[col] == first) | (frame[col].isna() & first.isna()))
-        log.add_rows(differs.to_numpy(dtype=bool), col, frame[col],
-                     f"must be the same on every row of one {'/'.join(keys)}")
+        log.add_rows(
+            differs.to_numpy(dtype=bool),
+            col,
+            frame[col],
+            f"must be the same on every row of one {'/'.join(keys)}",
+        )
 
 
 def check_references(
@@ -206,6 +229,10 @@ def check_references(
     bad = ~values.isin(list(known)).to_numpy()
     if bad.any():
         log = ProblemLog(file, max_problems)
-        log.add_rows(bad, column, values,
-                     f"must refer to a known {what} (stored, or in a file of this ingest)")
+        log.add_rows(
+            bad,
+            column,
+            values,
+            f"must refer to a known {what} (stored, or in a file of this ingest)",
+        )
         log.raise_if_any()

@@ -293,7 +293,9 @@ class DisplayVisit:
         require_text(self.store_id, "store_id", where)
         require_text(self.display_id, "display_id", where)
         if not isinstance(self.visited_at, datetime):
-            raise InvalidParameterError(f"visited_at must be a datetime{where}; got {self.visited_at!r}")
+            raise InvalidParameterError(
+                f"visited_at must be a datetime{where}; got {self.visited_at!r}"
+            )
         seen: set[str] = set()
         for item in self.items:
             if item.product_id in seen:

@@ -76,7 +76,8 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
         a, b = pd.to_datetime(a), pd.to_datetime(b)
     elif pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
         av, bv = a.to_numpy(dtype=float, na_value=np.nan), b.to_numpy(dtype=float, na_value=np.nan)
-        return both_missing | np.isclose(av, bv, rtol=1e-12, atol=0.0)
+        close: np.ndarray = both_missing | np.isclose(av, bv, rtol=1e-12, atol=0.0)
+        return close
     eq = (a.astype(object) == b.astype(object)).to_numpy(dtype=bool, na_value=False)
     return both_missing | eq
 
@@ -107,7 +108,9 @@ def write_frame(
         Numbers of new, updated and unchanged rows.
     """
     if on_conflict not in ("ignore", "update"):
-        raise InvalidParameterError(f"on_conflict must be 'ignore' or 'update'; got {on_conflict!r}")
+        raise InvalidParameterError(
+            f"on_conflict must be 'ignore' or 'update'; got {on_conflict!r}"
+        )
     if frame.empty:
         return WriteCounts(table.name)
     key = [c.name for c in table.primary_key.columns]
@@ -146,9 +149,7 @@ def write_frame(
             for r in _records(changed)
         ]
         conn.execute(stmt, rows)
-    return WriteCounts(
-        table.name, new=len(new), updated=len(changed), unchanged=int(same.sum())
-    )
+    return WriteCounts(table.name, new=len(new), updated=len(changed), unchanged=int(same.sum()))
 
 
 def _insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
@@ -167,7 +168,9 @@ def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     cols = list(frame.columns)
     raw = conn.connection.driver_connection
     quoted = ", ".join(f'"{c}"' for c in cols)
-    with raw.cursor() as cur:  # type: ignore[union-attr]
-        with cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            for row in _records(frame):
-                copy.write_row([row[c] for c in cols])
+    with (
+        raw.cursor() as cur,  # type: ignore[union-attr]
+        cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
+    ):
+        for row in _records(frame):
+            copy.write_row([row[c] for c in cols])

@@ -136,8 +136,7 @@ def _check_display_store(pf: ParsedFile, known: _Known) -> None:
     bad = (expected.notna() & (expected != f["store_id"])).to_numpy(dtype=bool)
     if bad.any():
         log = ProblemLog(str(pf.path))
-        log.add_rows(bad, "store_id", f["store_id"],
-                     "must be the store the display belongs to")
+        log.add_rows(bad, "store_id", f["store_id"], "must be the store the display belongs to")
         log.raise_if_any()
 
 
@@ -147,11 +146,15 @@ def _check_refs(pf: ParsedFile, known: _Known) -> None:
     checks: dict[LayoutName, list[tuple[str, set[str], str]]] = {
         LayoutName.DISPLAYS: [("store_id", known.stores, "store")],
         LayoutName.SHELVES: [("display_id", known.displays, "display")],
-        LayoutName.PLANOGRAMS: [("display_id", known.displays, "display"),
-                                ("product_id", known.products, "product")],
-        LayoutName.VISITS: [("store_id", known.stores, "store"),
-                            ("display_id", known.displays, "display"),
-                            ("product_id", known.products, "product")],
+        LayoutName.PLANOGRAMS: [
+            ("display_id", known.displays, "display"),
+            ("product_id", known.products, "product"),
+        ],
+        LayoutName.VISITS: [
+            ("store_id", known.stores, "store"),
+            ("display_id", known.displays, "display"),
+            ("product_id", known.products, "product"),
+        ],
     }
     for column, keys, what in checks.get(pf.layout, []):
         check_references(f, column, keys, what=what, file=file)
@@ -173,8 +176,9 @@ def _tables(pf: ParsedFile) -> list[tuple[str, pd.DataFrame, Mode]]:
     if name == LayoutName.TRACTS:
         head_cols = ["tract_id", "name", "lat", "lon", "population"]
         feats = f.drop(columns=head_cols).columns.tolist()
-        long = f.melt(id_vars=["tract_id"], value_vars=feats, var_name="feature",
-                      value_name="value").dropna(subset=["value"])
+        long = f.melt(
+            id_vars=["tract_id"], value_vars=feats, var_name="feature", value_name="value"
+        ).dropna(subset=["value"])
         return [("tracts", f[head_cols], "update"), ("tract_features", long, "update")]
     if name == LayoutName.DISPLAYS:
         return [("displays", f, "update")]
@@ -182,7 +186,8 @@ def _tables(pf: ParsedFile) -> list[tuple[str, pd.DataFrame, Mode]]:
         return [("shelves", f, "update")]
     if name == LayoutName.PLANOGRAMS:
         heads = f.drop_duplicates(["display_id", "version"])[
-            ["display_id", "version", "provenance", "effective_from"]].copy()
+            ["display_id", "version", "provenance", "effective_from"]
+        ].copy()
         heads["provenance"] = heads["provenance"].fillna(f"file:{pf.path.name}")
         pos = f.sort_values(["display_id", "version", "shelf_index", "x_cm"]).copy()
         pos["position_no"] = pos.groupby(["display_id", "version"]).cumcount()
@@ -190,28 +195,45 @@ def _tables(pf: ParsedFile) -> list[tuple[str, pd.DataFrame, Mode]]:
         return [("planograms", heads, "ignore"), ("positions", pos, "ignore")]
     if name == LayoutName.VISITS:
         heads = f.drop_duplicates("visit_id")[
-            ["visit_id", "store_id", "display_id", "visited_at"]].assign(source="visits")
+            ["visit_id", "store_id", "display_id", "visited_at"]
+        ].assign(source="visits")
         items = f[["visit_id", "product_id", "pre_count", "post_count", "facings"]]
         return [("visits", heads, "ignore"), ("visit_items", items, "ignore")]
     # EdgeRec3D's published layout: stores, products and displays are implied by the log.
     f = f.sort_values(["display_id", "last_scanned_datetime"], kind="stable").copy()
-    f["visit_id"] = f["display_id"] + "@" + f["last_scanned_datetime"].dt.strftime(
-        "%Y-%m-%dT%H:%M:%S")
+    f["visit_id"] = (
+        f["display_id"] + "@" + f["last_scanned_datetime"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    )
     stores = f.drop_duplicates("store_id")[["store_id", "store_name"]].rename(
-        columns={"store_name": "name"})
+        columns={"store_name": "name"}
+    )
     products = f.drop_duplicates("product_id")[["product_id", "name"]].assign(
-        currency="USD", age_restricted=False)
-    displays = f.drop_duplicates("display_id", keep="last")[
-        ["display_id", "store_id", "max_slots", "display_extra_info"]].rename(
-        columns={"display_extra_info": "name"}).assign(kind="other")
-    heads = f.drop_duplicates("visit_id")[["visit_id", "store_id", "display_id",
-                                           "last_scanned_datetime"]].rename(
-        columns={"last_scanned_datetime": "visited_at"}).assign(source="edgerec3d")
+        currency="USD", age_restricted=False
+    )
+    displays = (
+        f.drop_duplicates("display_id", keep="last")[
+            ["display_id", "store_id", "max_slots", "display_extra_info"]
+        ]
+        .rename(columns={"display_extra_info": "name"})
+        .assign(kind="other")
+    )
+    heads = (
+        f.drop_duplicates("visit_id")[
+            ["visit_id", "store_id", "display_id", "last_scanned_datetime"]
+        ]
+        .rename(columns={"last_scanned_datetime": "visited_at"})
+        .assign(source="edgerec3d")
+    )
     items = f[["visit_id", "product_id", "previous_post_scan_num_facings", "payoff"]].rename(
-        columns={"previous_post_scan_num_facings": "prev_facings"})
-    return [("stores", stores, "ignore"), ("products", products, "ignore"),
-            ("displays", displays, "ignore"), ("visits", heads, "ignore"),
-            ("visit_items", items, "ignore")]
+        columns={"previous_post_scan_num_facings": "prev_facings"}
+    )
+    return [
+        ("stores", stores, "ignore"),
+        ("products", products, "ignore"),
+        ("displays", displays, "ignore"),
+        ("visits", heads, "ignore"),
+        ("visit_items", items, "ignore"),
+    ]
 
 
 def ingest_files(
@@ -247,9 +269,17 @@ def ingest_files(
     """
     files = expand_paths(paths)
     if not files:
-        raise DataValidationError([DataProblem(", ".join(map(str, paths)) or "(none)", None, None,
-                                               None, "paths must name at least one CSV or "
-                                               "Parquet file")])
+        raise DataValidationError(
+            [
+                DataProblem(
+                    ", ".join(map(str, paths)) or "(none)",
+                    None,
+                    None,
+                    None,
+                    "paths must name at least one CSV or Parquet file",
+                )
+            ]
+        )
     parsed: list[ParsedFile] = []
     for i, path in enumerate(files):
         parsed.append(parse_file(path, layout=layout))
@@ -268,12 +298,22 @@ def ingest_files(
             writes = []
             for table, frame, mode in _tables(pf):
                 mode = "ignore" if table in _EVENTS else mode
-                writes.append(write_frame(conn, schema.metadata.tables[table], frame,
-                                          on_conflict=mode))
+                writes.append(
+                    write_frame(conn, schema.metadata.tables[table], frame, on_conflict=mode)
+                )
             result = FileResult(str(pf.path), pf.layout, len(pf.frame), tuple(writes))
             results.append(result)
-            conn.execute(insert(schema.ingest_runs), [{
-                "file": str(pf.path), "sha256": pf.sha256, "layout": pf.layout.value,
-                "rows_read": len(pf.frame), "rows_new": result.new_rows, "ingested_at": now,
-            }])
+            conn.execute(
+                insert(schema.ingest_runs),
+                [
+                    {
+                        "file": str(pf.path),
+                        "sha256": pf.sha256,
+                        "layout": pf.layout.value,
+                        "rows_read": len(pf.frame),
+                        "rows_new": result.new_rows,
+                        "ingested_at": now,
+                    }
+                ],
+            )
     return IngestReport(tuple(results))

@@ -80,8 +80,10 @@ class Repository:
         out = []
         for name, frame in tables:
             table = schema.metadata.tables[name]
-            mode = "ignore" if name in events else "update"
-            out.append(write_frame(conn, table, frame, on_conflict=mode))
+            if name in events:
+                out.append(write_frame(conn, table, frame, on_conflict="ignore"))
+            else:
+                out.append(write_frame(conn, table, frame, on_conflict="update"))
         return out
 
     def _write(self, tables: Sequence[tuple[str, pd.DataFrame]]) -> list[WriteCounts]:
@@ -111,7 +113,9 @@ class Repository:
         head, pos = frames.planograms_frames(planograms)
         return self._write([("planograms", head), ("positions", pos)])
 
-    def add_visits(self, visits: Iterable[DisplayVisit], *, source: str = "api") -> list[WriteCounts]:
+    def add_visits(
+        self, visits: Iterable[DisplayVisit], *, source: str = "api"
+    ) -> list[WriteCounts]:
         """Add display visits with their items; a visit already stored is kept as it is."""
         head, items = frames.visits_frames(visits, source=source)
         return self._write([("visits", head), ("visit_items", items)])
@@ -122,8 +126,11 @@ class Repository:
         names = list(TableCounts.__dataclass_fields__)
         with self.engine.connect() as conn:
             values = {
-                n: int(conn.execute(select(func.count()).select_from(schema.metadata.tables[n]))
-                       .scalar_one())
+                n: int(
+                    conn.execute(
+                        select(func.count()).select_from(schema.metadata.tables[n])
+                    ).scalar_one()
+                )
                 for n in names
             }
         return TableCounts(**values)
@@ -169,8 +176,13 @@ class Repository:
         for f in feats:
             by_tract[f.tract_id][f.feature] = float(f.value)
         return [
-            Tract(tract_id=r.tract_id, lat=float(r.lat), lon=float(r.lon),
-                  population=int(r.population), features=by_tract[r.tract_id])
+            Tract(
+                tract_id=r.tract_id,
+                lat=float(r.lat),
+                lon=float(r.lon),
+                population=int(r.population),
+                features=by_tract[r.tract_id],
+            )
             for r in rows
         ]
 
@@ -208,16 +220,21 @@ class Repository:
                 select(p).where(p.c.display_id == display_id).order_by(p.c.version)
             ).all()
             rows = conn.execute(
-                select(pos).where(pos.c.display_id == display_id)
+                select(pos)
+                .where(pos.c.display_id == display_id)
                 .order_by(pos.c.version, pos.c.position_no)
             ).all()
         by_version = defaultdict(list)
         for r in rows:
             by_version[r.version].append(frames.position_from_row(r))
         return [
-            Planogram(display_id=h.display_id, version=int(h.version),
-                      positions=tuple(by_version[h.version]), provenance=h.provenance,
-                      effective_from=h.effective_from)
+            Planogram(
+                display_id=h.display_id,
+                version=int(h.version),
+                positions=tuple(by_version[h.version]),
+                provenance=h.provenance,
+                effective_from=h.effective_from,
+            )
             for h in heads
         ]
 
@@ -237,16 +254,25 @@ class Repository:
         until: datetime | None = None,
     ) -> list[DisplayVisit]:
         """Visits with their items, oldest first, optionally filtered."""
-        flat = self.visits_frame(display_id=display_id, store_id=store_id, since=since,
-                                 until=until)
+        flat = self.visits_frame(display_id=display_id, store_id=store_id, since=since, until=until)
         out = []
         for (vid, sid, did, at), group in flat.groupby(
             ["visit_id", "store_id", "display_id", "visited_at"], sort=False
         ):
-            items = tuple(frames.visit_item_from_row(r) for r in group.itertuples()
-                          if not pd.isna(r.product_id))
-            out.append(DisplayVisit(visit_id=str(vid), store_id=str(sid), display_id=str(did),
-                                    visited_at=pd.Timestamp(at).to_pydatetime(), items=items))
+            items = tuple(
+                frames.visit_item_from_row(r)
+                for r in group.itertuples()
+                if isinstance(r.product_id, str)
+            )
+            out.append(
+                DisplayVisit(
+                    visit_id=str(vid),
+                    store_id=str(sid),
+                    display_id=str(did),
+                    visited_at=pd.Timestamp(at).to_pydatetime(),  # type: ignore[arg-type]
+                    items=items,
+                )
+            )
         return out
 
     def visits_frame(
@@ -264,8 +290,16 @@ class Repository:
         """
         v, i = schema.visits, schema.visit_items
         query = select(
-            v.c.visit_id, v.c.store_id, v.c.display_id, v.c.visited_at, v.c.source,
-            i.c.product_id, i.c.pre_count, i.c.post_count, i.c.facings, i.c.prev_facings,
+            v.c.visit_id,
+            v.c.store_id,
+            v.c.display_id,
+            v.c.visited_at,
+            v.c.source,
+            i.c.product_id,
+            i.c.pre_count,
+            i.c.post_count,
+            i.c.facings,
+            i.c.prev_facings,
             i.c.payoff,
         ).select_from(v.outerjoin(i, v.c.visit_id == i.c.visit_id))
         if display_id is not None:
