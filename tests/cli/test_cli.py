@@ -35,7 +35,7 @@ def test_ingest_prints_what_it_stored_and_rejects_bad_files(tmp_path: Path) -> N
     paths = [str(p) for p in write_valid(tmp_path / "ok")]
     ok = runner.invoke(app, ["ingest", *paths, "--database-url", url])
     assert ok.exit_code == 0, ok.output
-    assert "Stored 19 new row(s) from 6 file(s)." in ok.output
+    assert "Stored 20 new row(s) from 6 file(s)." in ok.output
     before = Repository.from_url(url).counts()
     bad = write(
         tmp_path / "bad",

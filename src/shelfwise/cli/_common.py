@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shelfwise.exceptions import DataValidationError, ShelfwiseError
 from shelfwise.storage.ingest import IngestReport
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or captured output (files, CI logs) is not limited to 80 columns, so tables stay whole.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 T = TypeVar("T")
 
@@ -40,14 +45,17 @@ def run_or_exit(fn: Callable[[], T]) -> T:
         err_console.print(
             f"[bold red]Rejected:[/] {len(exc.problems)} problem(s); nothing was stored.",
             highlight=False,
+            soft_wrap=True,
         )
         for p in exc.problems[:20]:
-            err_console.print(f"  {p}", highlight=False, markup=False)
+            err_console.print(f"  {p}", highlight=False, markup=False, soft_wrap=True)
         if len(exc.problems) > 20:
             err_console.print(f"  ... and {len(exc.problems) - 20} more", highlight=False)
         raise typer.Exit(1) from exc
     except ShelfwiseError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(
+            f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from exc
 
 
@@ -67,15 +75,16 @@ def progress_bar() -> Iterator[Progress]:
 
 def print_ingest_report(report: IngestReport) -> None:
     """Print what an ingest stored, per file and in total."""
-    table = Table(title="Ingested", show_lines=False)
-    for col in ("file", "layout", "rows", "table", "new", "updated", "unchanged"):
+    table = Table(title="Ingested", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("file", "layout", "rows", "table", "new", "updated", "same"):
+        numeric = col in {"rows", "new", "updated", "same"}
         table.add_column(
-            col, justify="right" if col in {"rows", "new", "updated", "unchanged"} else "left"
+            col, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold"
         )
     for f in report.files:
         for i, w in enumerate(f.writes):
             table.add_row(
-                f.file if i == 0 else "",
+                Path(f.file).name if i == 0 else "",
                 f.layout.value if i == 0 else "",
                 f"{f.rows:,}" if i == 0 else "",
                 w.table,

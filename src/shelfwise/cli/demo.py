@@ -50,7 +50,10 @@ def demo_cmd(
         written = run_or_exit(lambda: chain.write(data_dir, fmt="csv"))
         bar.update(task, advance=1, description="Ingesting into SQLite")
         repo = run_or_exit(lambda: Repository.from_url(sqlite_url(db_path)))
-        report = run_or_exit(lambda: ingest_files(repo, written))
+        # The EdgeRec3D-layout export holds the same visits again in the published layout; the
+        # demo stores shelfwise's own layout only (`shelfwise ingest` accepts either).
+        own = [p for p in written if not p.name.startswith("edgerec3d")]
+        report = run_or_exit(lambda: ingest_files(repo, own))
         bar.update(task, advance=1, description="Done")
 
     print_ingest_report(report)

@@ -45,7 +45,8 @@ class ProblemLog:
     def raise_if_any(self) -> None:
         """Raise :class:`DataValidationError` if anything was recorded."""
         if self.problems:
-            raise DataValidationError(self.problems)
+            ordered = sorted(self.problems, key=lambda p: (p.row is not None, p.row or 0))
+            raise DataValidationError(ordered)
 
 
 def _as_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -148,13 +149,15 @@ def parse_table(
             out[feature] = _parse(spec, raw[feature], log)
     log.raise_if_any()
     dup = out.duplicated(list(layout.key), keep="first").to_numpy()
-    key_text = out[list(layout.key)].astype(str).agg("/".join, axis=1)
-    log.add_rows(
-        dup,
-        "/".join(layout.key),
-        key_text,
-        f"({', '.join(layout.key)}) must be unique within the file",
-    )
+    if dup.any():
+        key_text = pd.Series("", index=out.index, dtype=object)
+        key_text[dup] = out.loc[dup, list(layout.key)].astype(str).agg("/".join, axis=1)
+        log.add_rows(
+            dup,
+            "/".join(layout.key),
+            key_text,
+            f"({', '.join(layout.key)}) must be unique within the file",
+        )
     _layout_rules(out, layout, log)
     log.raise_if_any()
     return out
