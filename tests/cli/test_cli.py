@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from shelfwise.cli.main import app
+from shelfwise.planogram.io import write_planograms
 from shelfwise.storage import Repository, sqlite_url
 from tests.storage.test_ingest import VISITS, write, write_valid
 
@@ -63,3 +65,69 @@ def test_synth_then_ingest_then_demo(tmp_path: Path) -> None:
     assert demo.exit_code == 0, demo.output
     assert (tmp_path / "demo" / "shelfwise.db").is_file()
     assert "visit_items" in demo.output
+
+
+def _demo_db(tmp_path: Path) -> str:
+    small = ["--stores", "4", "--products", "20", "--weeks", "2"]
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), *small])
+    assert result.exit_code == 0, result.output
+    return sqlite_url(tmp_path / "demo" / "shelfwise.db")
+
+
+def test_planogram_commands_end_to_end(tmp_path: Path) -> None:
+    url = _demo_db(tmp_path)
+    display = Repository.from_url(url).list_displays()[0].display_id
+    ok = runner.invoke(app, ["planogram", "validate", "--display", display, "-d", url])
+    assert ok.exit_code == 0, ok.output
+    assert f"display {display}: valid" in ok.output
+    psa = tmp_path / "p.psa"
+    exported = runner.invoke(
+        app, ["planogram", "export", "--display", display, "--to", str(psa), "-d", url]
+    )
+    assert exported.exit_code == 0, exported.output
+    as_json = runner.invoke(app, ["planogram", "validate", str(psa), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert '"is_valid": true' in as_json.output
+    png = tmp_path / "solved.png"
+    solved = runner.invoke(
+        app, ["planogram", "solve", "--display", display, "--out", str(png), "--save", "-d", url]
+    )
+    assert solved.exit_code == 0, solved.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Stored as version" in solved.output
+    svg = tmp_path / "p.svg"
+    rendered = runner.invoke(app, ["planogram", "render", str(psa), "--out", str(svg)])
+    assert rendered.exit_code == 0, rendered.output
+    assert svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_planogram_validate_exits_1_on_hard_violation_and_repair_fixes_it(tmp_path: Path) -> None:
+    url = _demo_db(tmp_path)
+    repo = Repository.from_url(url)
+    display = repo.list_displays()[0]
+    plano = repo.latest_planogram(display.display_id)
+    first = plano.positions[0]
+    crowded = [*plano.positions, replace(first, facings_wide=first.facings_wide + 20)]
+    bad = tmp_path / "bad.csv"
+    write_planograms([replace(plano, positions=tuple(crowded[1:]), version=99)], bad)
+    result = runner.invoke(app, ["planogram", "validate", str(bad), "-d", url])
+    assert result.exit_code == 1, result.output
+    assert "INVALID" in result.output
+    fixed = tmp_path / "fixed.csv"
+    repaired = runner.invoke(app, ["planogram", "repair", str(bad), "--out", str(fixed), "-d", url])
+    assert repaired.exit_code == 0, repaired.output
+    assert "Facings removed" in repaired.output
+    again = runner.invoke(app, ["planogram", "validate", str(fixed), "-d", url])
+    assert again.exit_code == 0, again.output
+
+
+def test_planogram_bad_inputs_are_clear(tmp_path: Path) -> None:
+    none = runner.invoke(app, ["planogram", "validate"])
+    assert none.exit_code == 1
+    assert "give a planogram FILE or --display ID" in none.output
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {id: x, type: brand_share, brand: A, min_share: 2}\n")
+    psa = tmp_path / "missing.psa"
+    missing = runner.invoke(app, ["planogram", "validate", str(psa), "--rules", str(rules)])
+    assert missing.exit_code == 1
+    assert "missing.psa" in missing.output

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shelfwise import __version__
-from shelfwise.cli import db
+from shelfwise.cli import db, planogram
 from shelfwise.cli.demo import demo_cmd
 from shelfwise.cli.ingest import ingest_cmd
 from shelfwise.cli.synth import synth_cmd
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(planogram.app, name="planogram")
 app.command("synth")(synth_cmd)
 app.command("ingest")(ingest_cmd)
 app.command("demo")(demo_cmd)
