@@ -298,6 +298,18 @@ def _put(ax: Axes, x: float, y: float, fit: tuple[str, float, int], **style: Any
     ax.text(x, y, text, fontsize=size, rotation=rotation, ha="center", va="center", **style)
 
 
+def _marks_legend(violations: Sequence[Violation]) -> list[Patch]:
+    """Legend entries for empty space and for the kinds of violation present."""
+    out = [_swatch(EMPTY_GREY, "empty shelf space", linewidth=0)]
+    if any(v.severity == Severity.HARD for v in violations):
+        red = {"edgecolor": VIOLATION_RED, "hatch": "///", "linewidth": 1.8}
+        out.append(_swatch("none", "hard rule violation", **red))
+    if any(v.severity != Severity.HARD for v in violations):
+        soft = {"edgecolor": SOFT_ORANGE, "linestyle": (0, (3, 1.5)), "linewidth": 1.8}
+        out.append(_swatch("none", "soft rule violation", **soft))
+    return out
+
+
 def _swatch(color: Color, label: str, **style: Any) -> Patch:
     return Patch(
         label=label, **{"facecolor": color, "edgecolor": "#303030", "linewidth": 0.6, **style}
@@ -504,13 +516,7 @@ def render_planogram(
         _swatch(c, f"{g} ({counts[g]} facing{'s' * (counts[g] != 1)})" if g in counts else g)
         for g, c in legend.items()
     ]
-    handles.append(_swatch(EMPTY_GREY, "empty shelf space", linewidth=0))
-    if any(v.severity == Severity.HARD for v in violations):
-        red = {"edgecolor": VIOLATION_RED, "hatch": "///", "linewidth": 1.8}
-        handles.append(_swatch("none", "hard rule violation", **red))
-    if any(v.severity != Severity.HARD for v in violations):
-        soft = {"edgecolor": SOFT_ORANGE, "linestyle": (0, (3, 1.5)), "linewidth": 1.8}
-        handles.append(_swatch("none", "soft rule violation", **soft))
+    handles.extend(_marks_legend(violations))
     if norm is not None:  # the colour bar under the legend, at most 5 in tall
         top = max(draw_h - 0.2 * len(handles) - 0.35, 0.5 * draw_h)
         bottom = max(top - 5.0, 0.05 * draw_h)
@@ -587,7 +593,7 @@ def render_grid(
     cw, ch = xspan * scale, yspan * scale
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    legend_h = 0.35 + 0.2 * math.ceil((len(palette) + 1) / 4)
+    legend_h = 0.35 + 0.2 * math.ceil((len(palette) + 3) / 4)
     fig_w = max(ncols * (cw + 0.4) + 0.2, 6.0)
     fig_h = 0.55 + nrows * (ch + 0.65) + legend_h
     fig = Figure(figsize=(fig_w, fig_h))
@@ -619,7 +625,7 @@ def render_grid(
             text = f"{hard} hard, {len(vs) - hard} soft violations"
             ax.text(-2.0, -0.08 / scale, text, fontsize=7, color=VIOLATION_RED, va="top")
     handles = [_swatch(c, g) for g, c in palette.items()]
-    handles.append(_swatch(EMPTY_GREY, "empty shelf space", linewidth=0))
+    handles.extend(_marks_legend([v for vs in violations or () for v in vs]))
     anchor, heading = (0.5, 0.1 / fig_h), color_by.capitalize()
     fig.legend(
         handles=handles,
