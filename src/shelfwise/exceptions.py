@@ -73,12 +73,15 @@ class DataValidationError(ShelfwiseError, ValueError):
     ----------
     problems : list of DataProblem
         What was wrong, in file order. Must not be empty.
+    truncated : bool
+        More problems were found than are listed (the reader stopped counting).
     """
 
-    def __init__(self, problems: list[DataProblem]) -> None:
+    def __init__(self, problems: list[DataProblem], *, truncated: bool = False) -> None:
         if not problems:
             raise InvalidParameterError("problems must not be empty for DataValidationError")
         self.problems = list(problems)
+        self.truncated = truncated
         first = self.problems[0]
         self.file = first.file
         self.row = first.row

@@ -19,6 +19,7 @@ from scipy import stats
 from shelfwise.data.layouts import LAYOUTS, LayoutName
 from shelfwise.data.synthetic import (
     AGE_RESTRICTED_MIN_HEIGHT_CM,
+    EDGEREC3D_FOLDER,
     FILE_STEMS,
     PROVENANCE,
     SUBCATEGORIES,
@@ -494,7 +495,8 @@ def test_written_files_have_exactly_the_layout_columns(
     paths = small.write(tmp_path, fmt=fmt)  # type: ignore[arg-type]
     assert sorted(p.name for p in paths) == sorted(f"{s}.{fmt}" for s in FILE_STEMS.values())
     for name in LayoutName:
-        path = tmp_path / f"{FILE_STEMS[name]}.{fmt}"
+        folder = tmp_path / EDGEREC3D_FOLDER if name == LayoutName.EDGEREC3D else tmp_path
+        path = folder / f"{FILE_STEMS[name]}.{fmt}"
         if fmt == "csv":
             header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
         else:
@@ -513,7 +515,7 @@ def test_csv_cells_are_formatted(small: SyntheticChain, tmp_path: Path) -> None:
     visits = pd.read_csv(tmp_path / "visits.csv", dtype=str, keep_default_na=False)
     assert visits["visited_at"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()
     assert (visits["pre_count"] == "").any()
-    e = pd.read_csv(tmp_path / "edgerec3d_visits.csv")
+    e = pd.read_csv(tmp_path / EDGEREC3D_FOLDER / "edgerec3d_visits.csv")
     assert e.columns[0] == "Unnamed: 0"
     assert e["Unnamed: 0"].tolist() == list(range(len(e)))
     products = pd.read_csv(tmp_path / "products.csv", dtype={"gtin": str})

@@ -320,3 +320,191 @@ def test_parquet_files_are_accepted(repo: Repository, tmp_path: Path) -> None:
     report = ingest_files(repo, [folder])
     assert report.totals()["visit_items"].new == 4
     assert repo.counts().positions == 3
+
+
+# ---------------------------------------------------------------- stored data is never lost
+def test_file_without_optional_columns_keeps_stored_values(
+    repo: Repository, tmp_path: Path
+) -> None:
+    ingest_files(repo, write_valid(tmp_path / "a"))
+    renamed = PRODUCTS[["product_id", "name"]].assign(name=["Fizz Cola", "Aqua 1L", "Hop"])
+    report = ingest_files(repo, [write(tmp_path / "b", "products", renamed)])
+    assert report.totals()["products"].updated == 2
+    p1 = repo.get_product("P1")
+    assert p1.name == "Fizz Cola"
+    assert (p1.width_cm, p1.price, p1.gtin) == (6.6, 1.49, "036000291452")
+    assert repo.get_product("P3").age_restricted is True
+    ingest_files(repo, [write(tmp_path / "c", "stores", STORES[["store_id", "name"]])])
+    assert repo.get_store("S1").lat == pytest.approx(32.78)
+
+
+def test_changed_planogram_version_is_refused(repo: Repository, tmp_path: Path) -> None:
+    ingest_files(repo, write_valid(tmp_path / "a"))
+    extra = pd.concat([PLANOGRAMS, PLANOGRAMS.iloc[[2]].assign(x_cm=30.0)], ignore_index=True)
+    before = snapshot(repo.engine)
+    with pytest.raises(
+        DataValidationError,
+        match=r"planograms\.csv, row 1, column 'version': "
+        r"planogram version 1 of display D1 is already stored with other "
+        r"positions; store a change as a new version",
+    ):
+        ingest_files(repo, [write(tmp_path / "b", "planograms", extra)])
+    assert_same_snapshot(before, snapshot(repo.engine))
+    new_version = extra.assign(version=2)
+    ingest_files(repo, [write(tmp_path / "c", "planograms", new_version)])
+    assert len(repo.latest_planogram("D1").positions) == 4
+
+
+def test_changed_visit_is_refused_not_silently_ignored(repo: Repository, tmp_path: Path) -> None:
+    ingest_files(repo, write_valid(tmp_path / "a"))
+    before = snapshot(repo.engine)
+    corrected = VISITS.assign(post_count=[12.0, 5.0, 13.0, 5.0])
+    with pytest.raises(
+        DataValidationError,
+        match=r"visits\.csv, row 3, column 'post_count': "
+        r"must equal the stored visit_items row with this key \(stored: 12\.0\)",
+    ):
+        ingest_files(repo, [write(tmp_path / "b", "visits", corrected)])
+    moved = VISITS.assign(visited_at=["2024-01-01 09:00:00"] * 2 + ["2024-01-04 10:30:00"] * 2)
+    with pytest.raises(DataValidationError, match=r"row 3, column 'visited_at'"):
+        ingest_files(repo, [write(tmp_path / "c", "visits", moved)])
+    assert_same_snapshot(before, snapshot(repo.engine))
+
+
+def test_display_with_visits_cannot_move_store(repo: Repository, tmp_path: Path) -> None:
+    ingest_files(repo, write_valid(tmp_path / "a"))
+    moved = DISPLAYS.assign(store_id=["S2", "S2"])
+    with pytest.raises(
+        DataValidationError,
+        match=r"displays\.csv, row 1, column 'store_id': "
+        r"must stay the display's stored store",
+    ):
+        ingest_files(repo, [write(tmp_path / "b", "displays", moved)])
+
+
+def test_same_key_in_two_files_of_one_ingest_is_refused(repo: Repository, tmp_path: Path) -> None:
+    a = write(tmp_path / "a", "products", PRODUCTS)
+    b = write(tmp_path / "b", "products", PRODUCTS.iloc[[1]].assign(price=9.99))
+    with pytest.raises(
+        DataValidationError,
+        match=r"products\.csv, row 1, column 'product_id': "
+        r"\(product_id\) must come from one file per ingest; it is also in",
+    ):
+        ingest_files(repo, [a, b])
+    assert repo.counts().products == 0
+
+
+def test_failure_while_writing_rolls_everything_back(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_files(repo, [write(tmp_path / "seed", "stores", STORES.iloc[[0]])])
+    before = snapshot(repo.engine)
+    import shelfwise.storage.ingest as ingest_module
+
+    calls = {"n": 0}
+    real = ingest_module.write_frame
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "write_frame", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_files(repo, write_valid(tmp_path / "in"))
+    assert calls["n"] == 4
+    assert_same_snapshot(before, snapshot(repo.engine))
+
+
+# ---------------------------------------------------------------- awkward cells
+def test_time_zones_become_utc_in_csv_and_parquet_alike(repo: Repository, tmp_path: Path) -> None:
+    ingest_files(repo, [write(tmp_path / "m", n, f) for n, f in VALID.items() if n != "visits"])
+    aware = VISITS.assign(
+        visited_at=["2024-01-01 09:00:00-06:00"] * 2 + ["2024-01-03 10:30:00"] * 2
+    )
+    ingest_files(repo, [write(tmp_path / "csv", "visits", aware)])
+    got = repo.visits_frame(display_id="D1")["visited_at"].drop_duplicates().tolist()
+    assert got == [pd.Timestamp("2024-01-01 15:00:00"), pd.Timestamp("2024-01-03 10:30:00")]
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    typed = VISITS.assign(
+        visit_id=["W1", "W1", "W2", "W2"],
+        visited_at=pd.to_datetime(["2024-02-01 09:00"] * 2 + ["2024-02-03 10:30"] * 2).tz_localize(
+            "America/Chicago"
+        ),
+    )
+    typed.to_parquet(folder / "visits.parquet")
+    ingest_files(repo, [folder / "visits.parquet"])
+    stored = repo.visits_frame(display_id="D1")
+    assert stored.loc[stored["visit_id"] == "W1", "visited_at"].iloc[0] == pd.Timestamp(
+        "2024-02-01 15:00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "frame", "message"),
+    [
+        (
+            "displays",
+            DISPLAYS.assign(max_slots=[20, 1e30]),
+            r"row 2, column 'max_slots': must be a whole number of at most 2,147,483,647",
+        ),
+        (
+            "products",
+            PRODUCTS.assign(gtin=["03600029145²", "", ""]),
+            r"row 1, column 'gtin': must be 8, 12, 13 or 14 digits",
+        ),
+        (
+            "stores",
+            STORES.assign(store_id=["S" * 200, "S2"]),
+            r"row 1, column 'store_id': must be at most 128 characters long",
+        ),
+        (
+            "visits",
+            VISITS.assign(visited_at=["today"] * 2 + ["2024-01-03 10:30:00"] * 2),
+            r"row 1, column 'visited_at': must be a date-time",
+        ),
+        (
+            "edgerec3d",
+            EDGEREC3D.assign(name=["Cola", "Water", "Cola Zero"]),
+            r"row 3, column 'name': must be the same on every row of one product_id",
+        ),
+    ],
+    ids=["huge-int", "unicode-digit-gtin", "long-id", "word-as-date", "renamed-product"],
+)
+def test_awkward_cells_get_clear_errors(
+    repo: Repository, tmp_path: Path, name: str, frame: pd.DataFrame, message: str
+) -> None:
+    files = {**VALID, "edgerec3d": EDGEREC3D, name: frame}
+    with pytest.raises(DataValidationError, match=message):
+        ingest_files(repo, [write(tmp_path, n, f) for n, f in files.items()])
+    assert repo.counts().stores == 0
+
+
+def test_subsecond_scans_are_separate_visits(repo: Repository, tmp_path: Path) -> None:
+    log = EDGEREC3D.assign(
+        last_scanned_datetime=[
+            "2023-05-01 10:00:00.4",
+            "2023-05-01 10:00:00.4",
+            "2023-05-01 10:00:00.8",
+        ]
+    )
+    ingest_files(repo, [write(tmp_path, "logs", log)])
+    ids = repo.visits_frame(display_id="XD1")["visit_id"].drop_duplicates().tolist()
+    assert ids == ["XD1@2023-05-01T10:00:00.400000", "XD1@2023-05-01T10:00:00.800000"]
+
+
+def test_a_product_may_be_called_none(repo: Repository, tmp_path: Path) -> None:
+    products = PRODUCTS.assign(name=["None", "Aqua 1L", "Hop"], price=["1.49", "NaN", "2.99"])
+    ingest_files(repo, [write(tmp_path, "products", products)])
+    assert repo.get_product("P1").name == "None"
+    assert repo.get_product("P2").price is None
+
+
+def test_problem_cap_says_at_least(repo: Repository, tmp_path: Path) -> None:
+    many = pd.concat([VISITS] * 20, ignore_index=True).assign(facings=-1)
+    with pytest.raises(DataValidationError) as info:
+        ingest_files(repo, [*write_valid(tmp_path / "ok"), write(tmp_path / "b", "visits", many)])
+    assert info.value.truncated
+    assert len(info.value.problems) == 50

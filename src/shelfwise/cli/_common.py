@@ -42,8 +42,9 @@ def run_or_exit(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except DataValidationError as exc:
+        count = f"at least {len(exc.problems)}" if exc.truncated else str(len(exc.problems))
         err_console.print(
-            f"[bold red]Rejected:[/] {len(exc.problems)} problem(s); nothing was stored.",
+            f"[bold red]Rejected:[/] {count} problem(s); nothing was stored.",
             highlight=False,
             soft_wrap=True,
         )

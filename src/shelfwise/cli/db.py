@@ -13,7 +13,7 @@ app = typer.Typer(help="Create or migrate the shelfwise database.", no_args_is_h
 @app.command("upgrade")
 def upgrade_cmd(database_url: DatabaseOption = None) -> None:
     """Create the database schema, or migrate it to the newest revision."""
-    engine = make_engine(database_url)
+    engine = run_or_exit(lambda: make_engine(database_url))
     before = run_or_exit(lambda: current_revision(engine))
     reached = run_or_exit(lambda: upgrade(engine))
     if before == reached:
@@ -25,7 +25,7 @@ def upgrade_cmd(database_url: DatabaseOption = None) -> None:
 @app.command("status")
 def status_cmd(database_url: DatabaseOption = None) -> None:
     """Show the database's schema revision and the newest one shelfwise ships."""
-    engine = make_engine(database_url)
+    engine = run_or_exit(lambda: make_engine(database_url))
     current = run_or_exit(lambda: current_revision(engine))
     console.print(
         f"Database {engine.url!r}: revision {current or 'none'}; newest is {head_revision()}."

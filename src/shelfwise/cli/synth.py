@@ -64,3 +64,7 @@ def synth_cmd(
     for path in written:
         console.print(f"  wrote {path}")
     console.print(f"Synthetic chain (seed {seed}) written to {out}/ ({len(written)} files).")
+    console.print(
+        f"`shelfwise ingest {out}` stores it; {out}/edgerec3d/ holds the same visits in "
+        "EdgeRec3D's published log layout (ingest it into another database)."
+    )

@@ -55,6 +55,9 @@ class Column:
         Numeric bounds (exclusive / inclusive).
     choices : tuple of str or None
         Allowed values for a text column.
+    max_length : int or None
+        Longest text allowed; by default 128 characters for identifiers (``*_id``) and 512
+        for other text, the column sizes of the database.
     """
 
     name: str
@@ -64,6 +67,16 @@ class Column:
     gt: float | None = None
     ge: float | None = None
     choices: tuple[str, ...] | None = None
+    max_length: int | None = None
+
+    @property
+    def length_limit(self) -> int | None:
+        """Longest text allowed in a text column (``None`` for other types)."""
+        if self.type != "str":
+            return None
+        if self.max_length is not None:
+            return self.max_length
+        return 128 if self.name.endswith("_id") else 512
 
     def rule(self) -> str:
         """The column's rule in words, as error messages state it."""

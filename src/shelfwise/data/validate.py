@@ -23,6 +23,13 @@ _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
 
+#: Largest whole number a column of type "int" may hold (the database's 32-bit INTEGER).
+INT_MAX = 2_147_483_647
+#: Texts read as "missing" in numeric, boolean and date-time columns (any case). In text
+#: columns only an empty cell is missing, so a product may be called "None".
+_MISSING_MARKERS = ["", "nan", "na", "n/a", "null", "none", "<na>", "nat"]
+
+
 @dataclass
 class ProblemLog:
     """Collects problems for one file, up to a cap."""
@@ -30,13 +37,17 @@ class ProblemLog:
     file: str
     max_problems: int = 50
     problems: list[DataProblem] = field(default_factory=list)
+    truncated: bool = False
 
     def add_rows(
         self, mask: np.ndarray, column: str | None, values: pd.Series | None, rule: str
     ) -> None:
         """Record a problem for every row where ``mask`` is true."""
         rows = np.flatnonzero(mask)
-        for r in rows[: max(0, self.max_problems - len(self.problems))]:
+        room = max(0, self.max_problems - len(self.problems))
+        if len(rows) > room:
+            self.truncated = True
+        for r in rows[:room]:
             value = None if values is None else values.iloc[r]
             if isinstance(value, np.generic):
                 value = value.item()
@@ -46,24 +57,55 @@ class ProblemLog:
         """Raise :class:`DataValidationError` if anything was recorded."""
         if self.problems:
             ordered = sorted(self.problems, key=lambda p: (p.row is not None, p.row or 0))
-            raise DataValidationError(ordered)
+            raise DataValidationError(ordered, truncated=self.truncated)
 
 
-def _as_text(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Stripped text and a mask of missing cells."""
+def _as_text(raw: pd.Series, *, markers: list[str]) -> tuple[pd.Series, np.ndarray]:
+    """Stripped text and a mask of missing cells (null, or a missing marker)."""
     text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
-    missing = (text == "").to_numpy() | text.str.lower().isin(
-        ["nan", "none", "null", "<na>"]
-    ).to_numpy()
+    missing = raw.isna().to_numpy() | text.str.lower().isin(markers).to_numpy()
     return text, missing
+
+
+def _naive_utc(parsed: pd.Series) -> pd.Series:
+    """Time-zone-aware date-times converted to UTC and made naive; naive ones kept as given."""
+    if getattr(parsed.dt, "tz", None) is not None:
+        naive: pd.Series = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return naive
+    return parsed
+
+
+def _parse_datetime(text: pd.Series, missing: np.ndarray) -> pd.Series:
+    """ISO 8601 first, then other explicit formats; words such as "today" are refused."""
+    # pandas reads words such as "today" or "now" as the current time; a date has digits.
+    wordy = ~text.str.contains(r"\d", regex=True).to_numpy()
+    values = text.where(~missing & ~wordy, None)
+    has_tz = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True).to_numpy() & ~missing
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for mask in (~has_tz & ~missing & ~wordy, has_tz & ~wordy):
+        if not mask.any():
+            continue
+        part = pd.to_datetime(
+            values[mask], errors="coerce", format="ISO8601", utc=bool(has_tz[mask].all())
+        )
+        retry = part.isna().to_numpy() & text[mask].str.contains(r"\d", regex=True).to_numpy()
+        if retry.any():
+            again = pd.to_datetime(
+                values[mask][retry], errors="coerce", format="mixed", utc=bool(has_tz[mask].all())
+            )
+            part = part.astype(object)
+            part[retry] = again
+            part = pd.to_datetime(part, utc=bool(has_tz[mask].all()))
+        out[mask] = _naive_utc(part).astype("datetime64[ns]")
+    return out
 
 
 def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
     name = col.name
+    bad = np.zeros(len(raw), dtype=bool)
     if col.type == "datetime" and pd.api.types.is_datetime64_any_dtype(raw):
-        parsed: pd.Series = pd.to_datetime(raw)
+        parsed: pd.Series = _naive_utc(pd.to_datetime(raw))
         missing = parsed.isna().to_numpy()
-        bad = np.zeros(len(raw), dtype=bool)
     elif (
         col.type in ("float", "int")
         and pd.api.types.is_numeric_dtype(raw)
@@ -71,12 +113,17 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
     ):
         parsed = raw.astype("float64")
         missing = parsed.isna().to_numpy()
-        bad = np.zeros(len(raw), dtype=bool)
+    elif col.type == "bool" and pd.api.types.is_bool_dtype(raw):
+        parsed = raw.astype(object).where(raw.notna(), None)
+        missing = raw.isna().to_numpy()
     else:
-        text, missing = _as_text(raw)
+        text, missing = _as_text(raw, markers=[""] if col.type == "str" else _MISSING_MARKERS)
         if col.type == "str":
             parsed = text.where(~missing, None).astype(object)
-            bad = np.zeros(len(raw), dtype=bool)
+            limit = col.length_limit
+            if limit is not None:
+                too_long = ~missing & (text.str.len() > limit).to_numpy()
+                log.add_rows(too_long, name, raw, f"must be at most {limit} characters long")
         elif col.type in ("float", "int"):
             parsed = pd.to_numeric(text.where(~missing, None), errors="coerce").astype("float64")
             bad = ~missing & parsed.isna().to_numpy()
@@ -86,16 +133,8 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
             parsed[low.isin(_TRUE).to_numpy()] = True
             parsed[low.isin(_FALSE).to_numpy()] = False
             bad = ~missing & parsed.isna().to_numpy()
-        else:  # datetime
-            parsed = pd.to_datetime(text.where(~missing, None), errors="coerce", format="ISO8601")
-            retry = ~missing & parsed.isna().to_numpy()
-            if retry.any():
-                again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
-                parsed = parsed.astype(object)
-                parsed[retry] = again
-                parsed = pd.to_datetime(parsed)
-            if getattr(parsed.dt, "tz", None) is not None:
-                parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            parsed = _parse_datetime(text, missing)
             bad = ~missing & parsed.isna().to_numpy()
     log.add_rows(bad, name, raw, col.rule())
     if not col.nullable:
@@ -107,6 +146,9 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
         ok &= np.isfinite(values)
         if col.type == "int":
             log.add_rows(ok & (values != np.round(values)), name, raw, col.rule())
+            huge = ok & (np.abs(values) > INT_MAX)
+            log.add_rows(huge, name, raw, f"must be a whole number of at most {INT_MAX:,}")
+            ok &= ~huge
         if col.gt is not None:
             log.add_rows(ok & ~(values > col.gt), name, raw, col.rule())
         if col.ge is not None:
@@ -115,7 +157,8 @@ def _parse(col: Column, raw: pd.Series, log: ProblemLog) -> pd.Series:
         if upper is not None:
             log.add_rows(ok & (values > upper), name, raw, f"must be <= {upper:g}")
         if col.type == "int":
-            return parsed.round().astype("Int64")
+            whole = np.where(ok, np.round(values), np.nan)
+            return pd.Series(whole, index=raw.index).astype("Int64")
     if col.choices is not None:
         log.add_rows(ok & ~parsed.isin(col.choices).to_numpy(), name, raw, col.rule())
     return parsed
@@ -198,6 +241,7 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
     elif layout.name == LayoutName.EDGEREC3D:
         _consistent(frame, "store_id", ["store_name"], log)
         _consistent(frame, "display_id", ["store_id"], log)
+        _consistent(frame, "product_id", ["name"], log)
     elif layout.name == LayoutName.PLANOGRAMS:
         _consistent(frame, ["display_id", "version"], ["provenance", "effective_from"], log)
 

@@ -60,7 +60,7 @@ def gtin_is_valid(gtin: str) -> bool:
     The check digit makes the weighted digit sum (weights 3, 1, 3, ... from the rightmost body
     digit) a multiple of 10.
     """
-    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+    if not (gtin.isascii() and gtin.isdigit()) or len(gtin) not in (8, 12, 13, 14):
         return False
     body, check = gtin[:-1], int(gtin[-1])
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))

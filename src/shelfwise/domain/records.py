@@ -314,6 +314,7 @@ class Tract:
     lon: float
     population: int
     features: Mapping[str, float] = field(default_factory=dict)
+    name: str | None = None
 
     def __post_init__(self) -> None:
         require_text(self.tract_id, "tract_id", "")

@@ -8,7 +8,7 @@ as products). The caller owns the transaction, so a failure anywhere rolls every
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
 
-from shelfwise.exceptions import InvalidParameterError
+from shelfwise.exceptions import InvalidParameterError, StorageError
 
 _CHUNK = 5_000
 
@@ -69,6 +69,13 @@ def existing_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> pd.Dat
     return found
 
 
+def _plain(value: Any) -> Any:
+    """A numpy or pandas scalar as a plain Python value (for messages)."""
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Elementwise equality that treats two missing values as equal."""
     both_missing = a.isna().to_numpy() & b.isna().to_numpy()
@@ -82,14 +89,39 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     return both_missing | eq
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """An incoming row whose key is stored with different values (see ``immutable``)."""
+
+    index: Any
+    """Index label of the incoming row in the frame given to :func:`write_frame`."""
+    column: str
+    incoming: Any
+    stored: Any
+
+
+class ConflictError(StorageError):
+    """Rows of an immutable table arrived again with different values."""
+
+    def __init__(self, table: str, conflicts: list[Conflict]) -> None:
+        self.table = table
+        self.conflicts = conflicts
+        first = conflicts[0]
+        super().__init__(
+            f"{len(conflicts)} row(s) of {table} are stored with other values; first: column "
+            f"{first.column!r} is stored as {first.stored!r}, got {first.incoming!r}"
+        )
+
+
 def write_frame(
     conn: Connection,
     table: Table,
     frame: pd.DataFrame,
     *,
-    on_conflict: Literal["ignore", "update"],
+    on_conflict: Literal["ignore", "update", "immutable"],
+    update_columns: Sequence[str] | None = None,
 ) -> WriteCounts:
-    """Insert the new rows of ``frame`` into ``table``; ignore or update the existing ones.
+    """Insert the new rows of ``frame`` into ``table``; ignore, update or check the others.
 
     Parameters
     ----------
@@ -99,17 +131,22 @@ def write_frame(
         Target table; ``frame`` must hold its primary-key columns and may hold any others.
     frame : DataFrame
         Rows to write; keys must be unique within the frame.
-    on_conflict : {"ignore", "update"}
-        What to do with rows whose key is already stored.
+    on_conflict : {"ignore", "update", "immutable"}
+        What to do with rows whose key is already stored: leave them; update the columns
+        that differ; or raise :class:`ConflictError` if any value differs (events).
+    update_columns : sequence of str, optional
+        With ``"update"``, only these columns are compared and updated (e.g. the columns a
+        file actually had, so a file without ``price`` never erases stored prices). Default:
+        every non-key column of ``frame``.
 
     Returns
     -------
     WriteCounts
         Numbers of new, updated and unchanged rows.
     """
-    if on_conflict not in ("ignore", "update"):
+    if on_conflict not in ("ignore", "update", "immutable"):
         raise InvalidParameterError(
-            f"on_conflict must be 'ignore' or 'update'; got {on_conflict!r}"
+            f"on_conflict must be 'ignore', 'update' or 'immutable'; got {on_conflict!r}"
         )
     if frame.empty:
         return WriteCounts(table.name)
@@ -127,16 +164,31 @@ def write_frame(
         is_new = joined["_stored"].isna().to_numpy()
         new = frame.loc[is_new]
         matched = frame.loc[~is_new]
-    _insert(conn, table, new)
-    if matched.empty:
-        return WriteCounts(table.name, new=len(new))
     value_cols = [c for c in frame.columns if c not in key]
-    if on_conflict == "ignore" or not value_cols:
+    if on_conflict == "update" and update_columns is not None:
+        value_cols = [c for c in value_cols if c in set(update_columns)]
+    if matched.empty or on_conflict == "ignore" or not value_cols:
+        _insert(conn, table, new)
         return WriteCounts(table.name, new=len(new), unchanged=len(matched))
     both = matched.merge(stored[key + value_cols], on=key, how="left", suffixes=("", "__db"))
     same = np.ones(len(both), dtype=bool)
+    conflicts: list[Conflict] = []
     for col in value_cols:
-        same &= _same(both[col], both[f"{col}__db"])
+        equal = _same(both[col], both[f"{col}__db"])
+        same &= equal
+        if on_conflict == "immutable":
+            for i in np.flatnonzero(~equal)[:50]:
+                conflicts.append(
+                    Conflict(
+                        matched.index[i],
+                        col,
+                        _plain(both[col].iloc[i]),
+                        _plain(both[f"{col}__db"].iloc[i]),
+                    )
+                )
+    if conflicts:
+        raise ConflictError(table.name, conflicts)
+    _insert(conn, table, new)
     changed = matched.loc[~same]
     if not changed.empty:
         stmt = (

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from shelfwise.exceptions import StorageError
 
@@ -50,7 +50,13 @@ def make_engine(url: str | None = None) -> Engine:
     resolved = resolve_database_url(url)
     if resolved.startswith("postgresql://"):
         resolved = "postgresql+psycopg://" + resolved.removeprefix("postgresql://")
-    engine = create_engine(resolved)
+    try:
+        engine = create_engine(resolved)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StorageError(
+            f"database URL must be a SQLAlchemy URL such as sqlite:///shelfwise.db or "
+            f"postgresql+psycopg://user@host/db; got {resolved!r} ({exc})"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -40,7 +40,7 @@ def tracts_frames(tracts: Iterable[Tract]) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(
             {
                 "tract_id": t.tract_id,
-                "name": None,
+                "name": t.name,
                 "lat": t.lat,
                 "lon": t.lon,
                 "population": t.population,

@@ -182,6 +182,7 @@ class Repository:
                 lon=float(r.lon),
                 population=int(r.population),
                 features=by_tract[r.tract_id],
+                name=r.name,
             )
             for r in rows
         ]

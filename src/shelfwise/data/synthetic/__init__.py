@@ -22,13 +22,14 @@ from .operations import PROVENANCE, scan
 from .planograms import AGE_RESTRICTED_MIN_HEIGHT_CM
 from .truth import DAY_OF_WEEK_MULTIPLIERS, ChainTruth
 from .world import DEFAULT_CONFIG, SyntheticChain, generate_chain
-from .writer import FILE_STEMS, edgerec3d_frame, write_frames
+from .writer import EDGEREC3D_FOLDER, FILE_STEMS, edgerec3d_frame, write_frames
 
 __all__ = [
     "AGE_RESTRICTED_MIN_HEIGHT_CM",
     "CATEGORY",
     "DAY_OF_WEEK_MULTIPLIERS",
     "DEFAULT_CONFIG",
+    "EDGEREC3D_FOLDER",
     "FEATURE_NAMES",
     "FILE_STEMS",
     "PACKS",

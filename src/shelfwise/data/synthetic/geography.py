@@ -305,6 +305,7 @@ def build_geography(config: ChainConfig, rng: np.random.Generator) -> Geography:
             lon=float(c["longitude"]),
             population=int(c["population"]),
             features={n: float(v) for n, v in zip(FEATURE_NAMES, feats[z], strict=True)},
+            name=f"{c['name']}, {c['admin1code']}",
         )
         for z, c in enumerate(flat)
     )

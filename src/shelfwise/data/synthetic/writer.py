@@ -28,6 +28,9 @@ INDEX_COLUMN = "Unnamed: 0"
 
 FILE_STEMS: dict[LayoutName, str] = {name: name.value for name in LayoutName}
 FILE_STEMS[LayoutName.EDGEREC3D] = "edgerec3d_visits"
+#: Subfolder of the EdgeRec3D-layout export. It holds the same visits as ``visits.<ext>`` in the
+#: published layout, so it lives apart: ingesting the main folder must not store them twice.
+EDGEREC3D_FOLDER = "edgerec3d"
 
 
 def _columns(name: LayoutName) -> list[str]:
@@ -182,9 +185,12 @@ def write_frames(
 ) -> list[Path]:
     """Write layout tables to ``out_dir`` as ``<layout>.csv`` (or ``.parquet``).
 
-    The ``edgerec3d`` table goes to ``edgerec3d_visits.<ext>`` with a leading unnamed index
-    column, as the published EdgeRec3D logs have it (in Parquet the column is named
-    ``"Unnamed: 0"``, which is what pandas calls it when reading such a CSV).
+    The ``edgerec3d`` table goes to ``edgerec3d/edgerec3d_visits.<ext>`` with a leading unnamed
+    index column, as the published EdgeRec3D logs have it (in Parquet the column is named
+    ``"Unnamed: 0"``, which is what pandas calls it when reading such a CSV). It describes the
+    same visits as ``visits.<ext>`` in the other layout, so it sits in its own subfolder:
+    ``shelfwise ingest out_dir`` stores each visit once; ingest the subfolder into another
+    database to work with the published layout.
 
     Parameters
     ----------
@@ -217,7 +223,9 @@ def write_frames(
     for name in DEPENDENCY_ORDER:
         frame = frames[name.value]
         with_index = name == LayoutName.EDGEREC3D
-        path = out / f"{FILE_STEMS[name]}.{fmt}"
+        folder = out / EDGEREC3D_FOLDER if with_index else out
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{FILE_STEMS[name]}.{fmt}"
         if fmt == "csv":
             frame.to_csv(
                 path,
