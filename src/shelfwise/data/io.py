@@ -77,23 +77,24 @@ def detect_layout(columns: list[str], *, file: str) -> Layout:
         LAYOUTS.values(), key=lambda lay: (len(set(lay.required) - present), -len(lay.required))
     )
     missing = [c for c in closest.required if c not in present]
-    return _raise_missing(file, closest, missing)
+    return _raise_missing(file, closest, missing, columns)
 
 
 def check_columns(columns: list[str], layout: Layout, *, file: str) -> None:
     """Raise if ``columns`` lack any required column of ``layout``."""
     missing = [c for c in layout.required if c not in set(columns)]
     if missing:
-        _raise_missing(file, layout, missing)
+        _raise_missing(file, layout, missing, columns)
 
 
-def _raise_missing(file: str, layout: Layout, missing: list[str]) -> Layout:
+def _raise_missing(file: str, layout: Layout, missing: list[str], columns: list[str]) -> Layout:
+    found = "the file's columns are: " + (", ".join(columns) if columns else "(none)")
     problems = [
         DataProblem(
             file,
             None,
             c,
-            None,
+            found,
             f"column '{c}' is required in a {layout.name.value} file "
             f"(required: {', '.join(layout.required)})",
         )
