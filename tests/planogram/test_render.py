@@ -20,11 +20,10 @@ from PIL import Image
 
 from shelfwise.domain import Display, DisplayKind, Planogram, Position, Product, Shelf
 from shelfwise.exceptions import InvalidParameterError
+from shelfwise.planogram._render_labels import _fit_label, _width_pt
 from shelfwise.planogram.render import (
     SOFT_ORANGE,
     VIOLATION_RED,
-    _fit_label,
-    _width_pt,
     render_grid,
     render_planogram,
     render_to_file,
