@@ -132,3 +132,34 @@ def test_planogram_bad_inputs_are_clear(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["planogram", "validate", str(psa), "--rules", str(rules)])
     assert missing.exit_code == 1
     assert "missing.psa" in missing.output
+
+
+def test_planogram_cli_refuses_bad_inputs_without_tracebacks(tmp_path: Path) -> None:
+    url = _demo_db(tmp_path)
+    display = Repository.from_url(url).list_displays()[0].display_id
+    facings = tmp_path / "facings.csv"
+    facings.write_text("product_id,facings\nP0001,two\nNOPE,1\nP0002,\n")
+    result = runner.invoke(
+        app, ["planogram", "solve", "--display", display, "--facings", str(facings), "-d", url]
+    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "facings.csv, row 1, column 'facings': must be a whole number >= 0; got 'two'" in (
+        result.output
+    )
+    assert "row 2, column 'product_id': must be a product in the database; got 'NOPE'" in (
+        result.output
+    )
+    assert "nothing was stored" not in result.output
+    readme = tmp_path / "README.md"
+    readme.write_text("hello")
+    wrong = runner.invoke(app, ["planogram", "validate", str(readme)])
+    assert wrong.exit_code == 1
+    assert "FILE must end in one of .psa, .csv, .parquet, .pq" in wrong.output
+    nodb = runner.invoke(
+        app,
+        ["planogram", "validate", "--display", display, "-d", sqlite_url(tmp_path / "absent.db")],
+    )
+    assert nodb.exit_code == 1
+    assert "no database at" in nodb.output
+    assert not (tmp_path / "absent.db").exists()

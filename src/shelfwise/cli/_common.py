@@ -37,14 +37,19 @@ DatabaseOption = Annotated[
 ]
 
 
-def run_or_exit(fn: Callable[[], T]) -> T:
-    """Run ``fn``; print a shelfwise error readably and exit 1 instead of a traceback."""
+def run_or_exit(fn: Callable[[], T], *, stores: bool = True) -> T:
+    """Run ``fn``; print a shelfwise error readably and exit 1 instead of a traceback.
+
+    ``stores`` says whether ``fn`` would have written to the database (then a rejection also
+    says that nothing was stored).
+    """
     try:
         return fn()
     except DataValidationError as exc:
         count = f"at least {len(exc.problems)}" if exc.truncated else str(len(exc.problems))
+        tail = "; nothing was stored." if stores else "."
         err_console.print(
-            f"[bold red]Rejected:[/] {count} problem(s); nothing was stored.",
+            f"[bold red]Rejected:[/] {count} problem(s){tail}",
             highlight=False,
             soft_wrap=True,
         )

@@ -7,11 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
-from shelfwise.cli._common import DatabaseOption, console, run_or_exit
+from shelfwise.cli._common import DatabaseOption, console, err_console, run_or_exit
 from shelfwise.domain import Planogram
 from shelfwise.exceptions import InvalidParameterError
 from shelfwise.planogram.io import write_planograms
@@ -20,7 +19,14 @@ from shelfwise.planogram.render import render_to_file
 from shelfwise.planogram.repair import repair
 from shelfwise.planogram.rules import Rulebook, default_rulebook, load_rulebook
 from shelfwise.planogram.solver import solve_layout
-from shelfwise.planogram.sources import PlanogramBundle, load_from_database, load_from_file
+from shelfwise.planogram.sources import (
+    PLANOGRAM_SUFFIXES,
+    PlanogramBundle,
+    load_from_database,
+    load_from_file,
+    read_facings,
+    read_unit_sales,
+)
 from shelfwise.planogram.validator import summarize, validate, violations_frame
 from shelfwise.storage import Repository
 
@@ -60,8 +66,19 @@ def _bundle(
 ) -> PlanogramBundle:
     if file is None and display is None:
         raise InvalidParameterError("give a planogram FILE or --display ID; got neither")
-    if file is not None and file.suffix.lower() == ".psa":
-        return load_from_file(file)
+    if file is not None:
+        suffix = file.suffix.lower()
+        if suffix not in PLANOGRAM_SUFFIXES:
+            raise InvalidParameterError(
+                f"FILE must end in one of {', '.join(PLANOGRAM_SUFFIXES)}; got {file}"
+            )
+        if suffix == ".psa":
+            if display is not None or version is not None:
+                raise InvalidParameterError(
+                    "--display and --version do not apply to a .psa file (it holds one "
+                    f"planogram); got --display {display!r} --version {version!r}"
+                )
+            return load_from_file(file)
     repo = Repository.from_url(database_url, create=False)
     if file is not None:
         return load_from_file(file, repo=repo, display_id=display, version=version)
@@ -73,16 +90,7 @@ def _rules(path: Path | None) -> Rulebook:
 
 
 def _sales(path: Path | None) -> dict[str, float] | None:
-    if path is None:
-        return None
-    frame = pd.read_csv(path, dtype={"product_id": str})
-    missing = {"product_id", "units_per_day"} - set(frame.columns)
-    if missing:
-        raise InvalidParameterError(
-            f"--sales file {path} must have columns product_id and units_per_day; "
-            f"missing {sorted(missing)}"
-        )
-    return dict(zip(frame["product_id"], frame["units_per_day"].astype(float), strict=True))
+    return None if path is None else read_unit_sales(path)
 
 
 def _write(
@@ -151,9 +159,9 @@ def validate_cmd(
     database_url: DatabaseOption = None,
 ) -> None:
     """Check a planogram against the rulebook; exit 1 when a hard rule is broken."""
-    bundle = run_or_exit(lambda: _bundle(file, display, version, database_url))
-    book = run_or_exit(lambda: _rules(rules))
-    unit_sales = run_or_exit(lambda: _sales(sales))
+    bundle = run_or_exit(lambda: _bundle(file, display, version, database_url), stores=False)
+    book = run_or_exit(lambda: _rules(rules), stores=False)
+    unit_sales = run_or_exit(lambda: _sales(sales), stores=False)
     report = run_or_exit(
         lambda: validate(
             bundle.planogram, bundle.display, bundle.catalog, book, unit_sales_per_day=unit_sales
@@ -162,7 +170,11 @@ def validate_cmd(
     summary = summarize(report)
     if as_json:
         payload = summary.to_dict()
-        payload["violations"] = json.loads(violations_frame(report).to_json(orient="records"))
+        violations = json.loads(violations_frame(report).to_json(orient="records"))
+        for v in violations:
+            v["product_ids"] = [p for p in (v["product_ids"] or "").split(",") if p]
+        payload["violations"] = violations
+        payload["soft_penalty"] = round(float(summary.soft_penalty), 6)
         typer.echo(json.dumps(payload, indent=2))
     else:
         console.print(str(summary), highlight=False, markup=False)
@@ -208,6 +220,7 @@ def solve_cmd(
         typer.Option("--save", help="Store the result as the display's next planogram version."),
     ] = False,
     time_limit: Annotated[float, typer.Option(help="Solver time limit in seconds.")] = 10.0,
+    sales: SalesOpt = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Lay out a product -> facings set on a display, meeting every hard rule."""
@@ -219,18 +232,19 @@ def solve_cmd(
         if facings is None:
             wanted = dict(repo.latest_planogram(display).facings())
         else:
-            frame = pd.read_csv(facings, dtype={"product_id": str})
-            if not {"product_id", "facings"} <= set(frame.columns):
-                raise InvalidParameterError(
-                    f"--facings file {facings} must have columns product_id and facings; "
-                    f"got {list(frame.columns)}"
-                )
-            wanted = dict(zip(frame["product_id"], frame["facings"].astype(int), strict=True))
-        plan = solve_layout(disp, wanted, catalog, _rules(rules), time_limit_s=time_limit)
+            wanted = read_facings(facings, catalog=catalog)
+        plan = solve_layout(
+            disp,
+            wanted,
+            catalog,
+            _rules(rules),
+            time_limit_s=time_limit,
+            unit_sales_per_day=_sales(sales),
+        )
         return PlanogramBundle(plan, disp, catalog)
 
     with console.status("Solving..."):
-        bundle = run_or_exit(work)
+        bundle = run_or_exit(work, stores=False)
     _report_and_store(bundle, out, save, database_url, "solver", rules)
 
 
@@ -253,12 +267,15 @@ def repair_cmd(
     database_url: DatabaseOption = None,
 ) -> None:
     """Turn any planogram into the nearest valid one and report what changed."""
-    bundle = run_or_exit(lambda: _bundle(file, display, version, database_url))
-    book = run_or_exit(lambda: _rules(rules))
+    bundle = run_or_exit(lambda: _bundle(file, display, version, database_url), stores=False)
+    book = run_or_exit(lambda: _rules(rules), stores=False)
     with console.status("Repairing..."):
-        result = run_or_exit(lambda: repair(bundle.planogram, bundle.display, bundle.catalog, book))
+        result = run_or_exit(
+            lambda: repair(bundle.planogram, bundle.display, bundle.catalog, book), stores=False
+        )
     if not result.changed:
         console.print("Already valid; nothing changed.")
+        save = False
     else:
         table = Table(title=f"Changes ({len(result.changes)})")
         for col in ("change", "product", "detail"):
@@ -283,12 +300,18 @@ def _report_and_store(
     provenance: str,
     rules: Path | None,
 ) -> None:
-    book = run_or_exit(lambda: _rules(rules))
+    """Print the result's validation; write and store it only when every hard rule holds."""
+    book = run_or_exit(lambda: _rules(rules), stores=False)
     report = validate(bundle.planogram, bundle.display, bundle.catalog, book)
     console.print(str(summarize(report)), highlight=False, markup=False)
     if out is not None:
-        written = run_or_exit(lambda: _write(bundle, out, rules=book))
+        written = run_or_exit(lambda: _write(bundle, out, rules=book), stores=False)
         console.print(f"Wrote {written}")
+    if not report.is_valid:
+        err_console.print(
+            "[bold red]The result breaks a hard rule[/]; it was not stored.", soft_wrap=True
+        )
+        raise typer.Exit(1)
     if save:
         stored = run_or_exit(lambda: _save(database_url, bundle.planogram, provenance))
         console.print(f"Stored as version {stored.version} of display {stored.display_id}.")
@@ -314,7 +337,7 @@ def render_cmd(
         bundle = _bundle(file, display, version, database_url)
         return _write(bundle, out, sales=_sales(sales), rules=_rules(rules))
 
-    console.print(f"Wrote {run_or_exit(work)}")
+    console.print(f"Wrote {run_or_exit(work, stores=False)}")
 
 
 @app.command("export")
@@ -332,6 +355,6 @@ def export_cmd(
     database_url: DatabaseOption = None,
 ) -> None:
     """Convert a planogram between formats by the target's suffix."""
-    bundle = run_or_exit(lambda: _bundle(file, display, version, database_url))
-    written = run_or_exit(lambda: _write(bundle, to))
+    bundle = run_or_exit(lambda: _bundle(file, display, version, database_url), stores=False)
+    written = run_or_exit(lambda: _write(bundle, to), stores=False)
     console.print(f"Wrote {written}")

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
+import pandas as pd
+
+from shelfwise.data.validate import ProblemLog
 from shelfwise.domain import Display, Planogram, Product
-from shelfwise.exceptions import InvalidParameterError, NotFoundError
+from shelfwise.exceptions import (
+    DataProblem,
+    DataValidationError,
+    InvalidParameterError,
+    NotFoundError,
+)
 from shelfwise.planogram.io import read_planograms
 from shelfwise.planogram.psa import read_psa
 from shelfwise.storage import Repository
@@ -109,3 +118,82 @@ def load_from_database(
     return PlanogramBundle(
         versions[-1], repo.get_display(display_id), catalog_of(repo.list_products())
     )
+
+
+def _read_two_columns(path: Path, key: str, value: str) -> tuple[pd.DataFrame, ProblemLog]:
+    if not path.is_file():
+        raise DataValidationError(
+            [DataProblem(str(path), None, None, str(path), "file must exist")]
+        )
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataValidationError(
+            [DataProblem(str(path), None, None, type(exc).__name__, f"must be a CSV file: {exc}")]
+        ) from exc
+    missing = [c for c in (key, value) if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            [
+                DataProblem(str(path), None, c, list(frame.columns), f"column '{c}' is required")
+                for c in missing
+            ]
+        )
+    log = ProblemLog(str(path))
+    ids = frame[key].str.strip()
+    log.add_rows((ids == "").to_numpy(), key, frame[key], "must not be empty")
+    log.add_rows(
+        ids.duplicated().to_numpy() & (ids != "").to_numpy(),
+        key,
+        frame[key],
+        "must appear once in the file",
+    )
+    return frame.assign(**{key: ids}), log
+
+
+def read_facings(
+    path: str | Path, *, catalog: Mapping[str, Product] | None = None
+) -> dict[str, int]:
+    """Read a ``product_id,facings`` CSV (a product -> facings request for the solver).
+
+    Raises
+    ------
+    DataValidationError
+        Naming file, row, column and value for a missing column, an empty or repeated id, an
+        id not in ``catalog``, or facings that are not whole numbers >= 0.
+    """
+    p = Path(path)
+    frame, log = _read_two_columns(p, "product_id", "facings")
+    raw = frame["facings"]
+    values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
+    whole = np.isfinite(values) & (values == np.round(values)) & (values >= 0)
+    log.add_rows(~whole, "facings", raw, "must be a whole number >= 0")
+    if catalog is not None:
+        unknown = ~frame["product_id"].isin(list(catalog)).to_numpy()
+        log.add_rows(
+            unknown & (frame["product_id"] != "").to_numpy(),
+            "product_id",
+            frame["product_id"],
+            "must be a product in the database",
+        )
+    log.raise_if_any()
+    return {pid: int(v) for pid, v in zip(frame["product_id"], values, strict=True) if v > 0}
+
+
+def read_unit_sales(path: str | Path) -> dict[str, float]:
+    """Read a ``product_id,units_per_day`` CSV (sales for heat maps and days of supply).
+
+    Raises
+    ------
+    DataValidationError
+        Naming file, row, column and value for bad cells.
+    """
+    p = Path(path)
+    frame, log = _read_two_columns(p, "product_id", "units_per_day")
+    raw = frame["units_per_day"]
+    values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
+    log.add_rows(
+        ~(np.isfinite(values) & (values >= 0)), "units_per_day", raw, "must be a number >= 0"
+    )
+    log.raise_if_any()
+    return dict(zip(frame["product_id"], values.tolist(), strict=True))

@@ -11,12 +11,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
 from shelfwise.domain import Display, DisplayVisit, Planogram, Product, Store, Tract
-from shelfwise.exceptions import NotFoundError
+from shelfwise.exceptions import NotFoundError, StorageError
 from shelfwise.storage import frames, schema
 from shelfwise.storage.bulk import WriteCounts, write_frame
 from shelfwise.storage.engine import (
@@ -58,10 +59,22 @@ class Repository:
     def from_url(cls, url: str | None = None, *, create: bool = True) -> Repository:
         """Open the database at ``url`` (default: ``$SHELFWISE_DATABASE_URL`` or SQLite).
 
-        With ``create`` a database that has no shelfwise schema yet is created; a database at
-        an older schema revision is never migrated silently (run ``shelfwise db upgrade``).
+        With ``create`` a database that has no shelfwise schema yet is created; without it, a
+        SQLite file that does not exist is an error (nothing is created). A database at an older
+        schema revision is never migrated silently (run ``shelfwise db upgrade``).
         """
         engine = make_engine(url)
+        db_file = engine.url.database
+        if (
+            not create
+            and engine.dialect.name == "sqlite"
+            and db_file not in (None, "", ":memory:")
+            and not Path(db_file).is_file()
+        ):
+            raise StorageError(
+                f"no database at {db_file}; create one with `shelfwise demo`, `shelfwise ingest` "
+                "or `shelfwise db upgrade`, or pass --database-url"
+            )
         if create and current_revision(engine) is None:
             upgrade(engine)
         require_current_schema(engine)

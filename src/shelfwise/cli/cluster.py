@@ -1,0 +1,127 @@
+"""``shelfwise cluster``: sales from scans, SpAGMM store profiles, K-means with K by ANOVA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from shelfwise.cli._common import DatabaseOption, console, progress_bar, run_or_exit
+from shelfwise.perception.sales import SalesTable, sales_from_visits
+from shelfwise.spatial.clustering import StoreClustering
+from shelfwise.spatial.figures import cluster_map_figure, k_curve_figure
+from shelfwise.storage import Repository
+
+LABELS_FILE = "store_clusters.csv"
+MODEL_FILE = "store_clustering.json"
+CURVE_FILE = "k_curve.csv"
+CURVE_FIGURE = "k_curve.png"
+MAP_FIGURE = "cluster_map.png"
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """What one ``shelfwise cluster`` run produced."""
+
+    model: StoreClustering
+    sales: SalesTable
+    written: tuple[Path, ...]
+
+
+def _run(database_url: str | None, k: int | None, k_max: int, seed: int, out: Path) -> ClusterRun:
+    with progress_bar() as bar:
+        task = bar.add_task("Reading stores, tracts and visits", total=4)
+        repo = Repository.from_url(database_url, create=False)
+        stores = repo.list_stores()
+        tracts = repo.list_tracts()
+        visits = repo.visits_frame()
+        bar.update(task, advance=1, description=f"Sales from {len(visits):,} visit rows")
+        sales = sales_from_visits(visits)
+        bar.update(task, advance=1, description="Fitting SpAGMM profiles and K-means")
+        model = StoreClustering(k=k, k_max=k_max, random_state=seed).fit(stores, tracts, sales)
+        bar.update(task, advance=1, description="Writing labels, model and figures")
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / LABELS_FILE]
+        labels = pd.DataFrame(
+            {"store_id": list(model.labels_), "cluster": list(model.labels_.values())}
+        )
+        labels["metro"] = labels["store_id"].map(dict(model.metro_)).astype("Int64")
+        labels = labels.merge(model.profiles_.reset_index(), on="store_id", how="left")
+        labels.to_csv(written[0], index=False, lineterminator="\n")
+        written.append(model.save(out / MODEL_FILE))
+        if model.curve_ is not None:
+            model.curve_.frame.to_csv(out / CURVE_FILE, index=False, lineterminator="\n")
+            k_curve_figure(model.curve_).savefig(out / CURVE_FIGURE, dpi=120)
+            written += [out / CURVE_FILE, out / CURVE_FIGURE]
+        if any(s.lat is not None for s in stores) and len(model.profiles_):
+            cluster_map_figure(stores, model.labels_, tracts, metro=model.metro_).savefig(
+                out / MAP_FIGURE, dpi=120
+            )
+            written.append(out / MAP_FIGURE)
+        bar.update(task, advance=1, description="Done")
+    return ClusterRun(model=model, sales=sales, written=tuple(written))
+
+
+def _print(run: ClusterRun) -> None:
+    s = run.sales
+    flags = Table(title="Sales from scans (Eq. 4)", show_header=True)
+    flags.add_column("flag")
+    flags.add_column("intervals", justify="right")
+    for flag, n in s.counts.items():
+        if n:
+            flags.add_row(flag.value, f"{n:,}")
+    console.print(flags)
+    for note in s.notes:
+        console.print(f"[dim]note:[/] {note}", highlight=False)
+    m = run.model
+    if m.curve_ is not None:
+        c = m.curve_
+        t = Table(title=f"K selection (ANOVA per product, alpha {c.alpha:g})")
+        for col in ("K", "significant", "share", "share (BH)", "smallest cluster"):
+            t.add_column(col, justify="right")
+        for row in c.frame.itertuples():
+            mark = " <" if row.k == c.chosen_k else ""
+            t.add_row(
+                f"{row.k}{mark}",
+                f"{row.n_significant}/{row.n_products}",
+                f"{row.share_significant:.0%}",
+                f"{row.share_significant_bh:.0%}",
+                f"{row.min_cluster_size}",
+            )
+        console.print(t)
+        console.print(
+            f"Chosen K = {c.chosen_k}: the smallest K that no larger K beats by more than "
+            f"{c.min_gain:.0%} of products."
+        )
+    sizes = Table(title=f"Clusters (K = {m.k_})")
+    sizes.add_column("cluster", justify="right")
+    sizes.add_column("stores", justify="right")
+    for cluster, n in m.cluster_sizes().items():
+        sizes.add_row(str(cluster), str(n))
+    console.print(sizes)
+    for note in m.notes_:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print("Wrote " + ", ".join(str(p) for p in run.written))
+
+
+def cluster_cmd(
+    database_url: DatabaseOption = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", help="Number of clusters (default: chosen by ANOVA).", min=1),
+    ] = None,
+    k_max: Annotated[
+        int, typer.Option("--k-max", help="Largest K tried when choosing K.", min=2)
+    ] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of K-means.")] = 0,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for the labels CSV, model JSON and figures."),
+    ] = Path("cluster-output"),
+) -> None:
+    """Cluster stores by the demographics around them (SpAGMM + K-means), K chosen on sales."""
+    _print(run_or_exit(lambda: _run(database_url, k, k_max, seed, out)))
