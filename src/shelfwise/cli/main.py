@@ -8,6 +8,7 @@ import typer
 
 from shelfwise import __version__
 from shelfwise.cli import db, planogram
+from shelfwise.cli.cluster import cluster_cmd
 from shelfwise.cli.demo import demo_cmd
 from shelfwise.cli.ingest import ingest_cmd
 from shelfwise.cli.synth import synth_cmd
@@ -23,6 +24,7 @@ app.add_typer(planogram.app, name="planogram")
 app.command("synth")(synth_cmd)
 app.command("ingest")(ingest_cmd)
 app.command("demo")(demo_cmd)
+app.command("cluster")(cluster_cmd)
 
 
 def _version(value: bool) -> None:
