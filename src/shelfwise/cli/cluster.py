@@ -2,68 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from shelfwise.cli._common import DatabaseOption, console, progress_bar, run_or_exit
-from shelfwise.perception.sales import SalesTable, sales_from_visits
-from shelfwise.spatial.clustering import StoreClustering
-from shelfwise.spatial.figures import cluster_map_figure, k_curve_figure
+from shelfwise.pipeline import ClusterRun, cluster_stores
 from shelfwise.storage import Repository
-
-LABELS_FILE = "store_clusters.csv"
-MODEL_FILE = "store_clustering.json"
-CURVE_FILE = "k_curve.csv"
-CURVE_FIGURE = "k_curve.png"
-MAP_FIGURE = "cluster_map.png"
-
-
-@dataclass(frozen=True)
-class ClusterRun:
-    """What one ``shelfwise cluster`` run produced."""
-
-    model: StoreClustering
-    sales: SalesTable
-    written: tuple[Path, ...]
 
 
 def _run(database_url: str | None, k: int | None, k_max: int, seed: int, out: Path) -> ClusterRun:
     with progress_bar() as bar:
-        task = bar.add_task("Reading stores, tracts and visits", total=4)
+        task = bar.add_task("Clustering", total=4)
+
+        def step(message: str) -> None:
+            bar.update(task, advance=1, description=message)
+
         repo = Repository.from_url(database_url, create=False)
-        stores = repo.list_stores()
-        tracts = repo.list_tracts()
-        visits = repo.visits_frame()
-        bar.update(task, advance=1, description=f"Sales from {len(visits):,} visit rows")
-        sales = sales_from_visits(visits)
-        bar.update(task, advance=1, description="Fitting SpAGMM profiles and K-means")
-        model = StoreClustering(k=k, k_max=k_max, random_state=seed).fit(stores, tracts, sales)
-        bar.update(task, advance=1, description="Writing labels, model and figures")
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / LABELS_FILE]
-        labels = pd.DataFrame(
-            {"store_id": list(model.labels_), "cluster": list(model.labels_.values())}
-        )
-        labels["metro"] = labels["store_id"].map(dict(model.metro_)).astype("Int64")
-        labels = labels.merge(model.profiles_.reset_index(), on="store_id", how="left")
-        labels.to_csv(written[0], index=False, lineterminator="\n")
-        written.append(model.save(out / MODEL_FILE))
-        if model.curve_ is not None:
-            model.curve_.frame.to_csv(out / CURVE_FILE, index=False, lineterminator="\n")
-            k_curve_figure(model.curve_).savefig(out / CURVE_FIGURE, dpi=120)
-            written += [out / CURVE_FILE, out / CURVE_FIGURE]
-        if any(s.lat is not None for s in stores) and len(model.profiles_):
-            cluster_map_figure(stores, model.labels_, tracts, metro=model.metro_).savefig(
-                out / MAP_FIGURE, dpi=120
-            )
-            written.append(out / MAP_FIGURE)
-        bar.update(task, advance=1, description="Done")
-    return ClusterRun(model=model, sales=sales, written=tuple(written))
+        run = cluster_stores(repo, out, k=k, k_max=k_max, random_state=seed, progress=step)
+        bar.update(task, completed=4, description="Done")
+    return run
 
 
 def _print(run: ClusterRun) -> None:
