@@ -168,6 +168,17 @@ def test_record_fields_follow_the_prospace_order(doc: PsaDocument) -> None:
     assert planogram[1] == "Reach-in cooler, left" and planogram[56] == "S01-D1"
 
 
+def test_position_sizes_are_written_without_float_noise(doc: PsaDocument) -> None:
+    # 7.4 x 6 is 44.400000000000006 in binary floating point
+    positions = (Position(shelf_index=0, x_cm=0.0, product_id="P3", facings_wide=6),)
+    plan = Planogram("S01-D1", 1, positions)
+    document = PsaDocument("p", doc.display, doc.products, plan)
+    text = format_psa(document).decode("cp1252")
+    position = next(split_record(ln) for ln in text.split("\r\n") if ln.startswith("Position"))
+    assert position[5] == "44.4" and position[9] == "7.4"
+    assert "00000" not in text
+
+
 def test_positions_out_of_shelf_order_keep_their_order(doc: PsaDocument) -> None:
     shuffled = Planogram(
         display_id="S01-D1",
@@ -388,6 +399,9 @@ def _replace(old: str, new: str) -> bytes:
             "> 0",
         ),
         (_replace("Product,,SKU-2", "Product,,SKU-1"), 5, "Product.ID", "SKU-1", "unique"),
+        (_replace("Lime,,5.5,12,5.5", "Lime,,-5.5,12,5.5"), 5, "Product.Width", "-5.5", ">= 0"),
+        (_replace("Lime,,5.5,12,5.5", "Lime,,5.5,-12,5.5"), 5, "Product.Height", "-12", ">= 0"),
+        (_replace("Lime,,5.5,12,5.5", "Lime,,5.5,12,-0.1"), 5, "Product.Depth", "-0.1", ">= 0"),
     ],
 )
 def test_bad_fields_name_file_line_field_and_value(

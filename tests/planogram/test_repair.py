@@ -6,12 +6,21 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from shelfwise.data.synthetic import ChainConfig, generate_chain
 from shelfwise.domain import Display, DisplayKind, Planogram, Position, Product, Shelf
 from shelfwise.exceptions import InfeasiblePlanogramError
 from shelfwise.planogram.repair import ChangeKind, repair
-from shelfwise.planogram.rules import MandatoryProducts, Rulebook, default_rulebook
+from shelfwise.planogram.rules import (
+    Adjacency,
+    CategoryBlocking,
+    MandatoryProducts,
+    Rulebook,
+    ShelfWidth,
+    default_rulebook,
+)
 from shelfwise.planogram.solver import solve_layout
 from shelfwise.planogram.validator import validate
 
@@ -179,3 +188,137 @@ def test_scrambled_synthetic_planograms_become_valid_deterministically() -> None
         # what was kept keeps its facings: removals never exceed the excess over capacity
         # plus what cannot stand on this display at all
         assert first.facings_after <= d.max_slots
+
+
+def test_block_from_a_missing_shelf_goes_where_there_is_room(
+    display: Display, catalog: dict[str, Product]
+) -> None:
+    cat = {
+        **catalog,
+        **{pid: _product(pid, subcategory="Water") for pid in ("W1", "W2", "W3", "W4", "W5")},
+    }
+    # shelves 0-1: a Soda block then Water blocks, 18-25 cm free at the right end; shelf 2:
+    # Seltzer and Water; shelf 3 empty. B1 (Soda, 14 cm) stands on shelf 9, which the display
+    # lacks. On shelves 0-1 it would join the Soda run and push the Water blocks right.
+    plan = _plan(
+        Position(0, 0.0, "A1", 2, 1, 5),
+        Position(0, 14.0, "W1", 2, 1, 5),
+        Position(0, 28.0, "W2", 2, 1, 5),
+        Position(1, 0.0, "A2", 2, 1, 5),
+        Position(1, 14.0, "W3", 3, 1, 5),
+        Position(2, 0.0, "SELTZER", 1, 1, 5),
+        Position(2, 7.0, "W4", 2, 1, 5),
+        Position(2, 21.0, "W5", 2, 1, 5),
+        Position(9, 0.0, "B1", 2, 1, 5),
+    )
+    assert [v.rule_type for v in validate(plan, display, cat).hard] == ["unknown_shelf"]
+    result = repair(plan, display, cat)
+    assert result.after.is_valid
+    [change] = result.changes  # nothing else moved
+    assert (change.kind, change.product_id) == (ChangeKind.MOVED_SHELF, "B1")
+    assert change.shelf_after in (2, 3)  # shelf 3 is empty; on shelf 2 B1 goes after the rest
+    assert [p for p in result.planogram.positions if p.product_id != "B1"] == list(
+        plan.positions[:8]
+    )
+
+
+def test_repair_enforces_the_gap_between_neighbours(
+    display: Display, catalog: dict[str, Product]
+) -> None:
+    book = Rulebook(
+        rules=(
+            *(r for r in default_rulebook().rules if r.type != "shelf_width"),
+            ShelfWidth(id="shelf-width", gap_cm=0.5),
+        )
+    )
+    plan = _plan(Position(1, 0.0, "A1", 2, 1, 5), Position(1, 14.0, "A2", 2, 1, 5))  # touching
+    result = repair(plan, display, catalog, book)
+    assert not result.before.is_valid and result.after.is_valid
+    a1, a2 = result.planogram.positions
+    assert (a1.x_cm, a2.x_cm) == (0.0, 14.5)
+    assert [c.kind for c in result.changes] == [ChangeKind.MOVED_X]
+
+
+def test_repair_lines_up_an_across_shelves_block(
+    display: Display, catalog: dict[str, Product]
+) -> None:
+    book = Rulebook(
+        rules=(
+            *default_rulebook().rules,
+            CategoryBlocking(id="brand-column", level="brand", across_shelves=True),
+        )
+    )
+    # brand B sits at the right end of shelf 1 and the left end of shelf 2: no shared width
+    plan = _plan(
+        Position(1, 0.0, "A1", 6, 1, 5),
+        Position(1, 45.0, "B1", 2, 1, 5),
+        Position(2, 0.0, "B1", 2, 1, 5),
+        Position(2, 20.0, "A2", 4, 1, 5),
+    )
+    assert any(v.rule_id == "brand-column" for v in validate(plan, display, catalog, book).hard)
+    result = repair(plan, display, catalog, book)
+    assert result.after.is_valid
+    assert validate(result.planogram, display, catalog, book).is_valid
+    assert result.facings_removed == 0
+
+
+@st.composite
+def _broken(draw: st.DrawFn) -> tuple[Display, dict[str, Product], Planogram, Rulebook]:
+    n_shelves = draw(st.integers(1, 4))
+    width = draw(st.sampled_from([46.0, 61.0, 76.0]))
+    shelves = tuple(
+        Shelf(i, width, draw(st.sampled_from([22.0, 30.0])), 40.0, 60.0, 12.0 + 35.0 * i)
+        for i in range(n_shelves)
+    )
+    display = Display("D1", "S1", DisplayKind.COOLER, draw(st.integers(8, 30)), shelves)
+    catalog: dict[str, Product] = {}
+    for k in range(draw(st.integers(1, 6))):
+        pid = f"P{k}"
+        catalog[pid] = _product(
+            pid,
+            brand=draw(st.sampled_from(["A", "B", "C"])),
+            subcategory=draw(st.sampled_from(["Soda", "Water", None])),
+            width_cm=draw(st.sampled_from([6.5, 7.4, 8.0, 12.5])),
+            height_cm=draw(st.sampled_from([12.2, 21.0, 27.0])),
+            age_restricted=draw(st.integers(0, 5)) == 0,
+        )
+    positions = tuple(
+        Position(
+            draw(st.integers(0, n_shelves)),  # n_shelves: a shelf the display lacks
+            draw(st.integers(0, 700)) / 10,
+            draw(st.sampled_from(sorted(catalog))),
+            draw(st.integers(1, 4)),
+            1,
+            draw(st.integers(1, 5)),
+        )
+        for _ in range(draw(st.integers(1, 9)))
+    )
+    rules = [r for r in default_rulebook().rules if r.type != "shelf_width"]
+    rules.append(ShelfWidth(id="shelf-width", gap_cm=draw(st.sampled_from([0.0, 0.5, 1.2]))))
+    if draw(st.booleans()):
+        level = draw(st.sampled_from(["subcategory", "brand"]))
+        rules.append(CategoryBlocking(id="across", level=level, across_shelves=True))
+    if draw(st.booleans()):
+        rules.append(Adjacency(id="adj", pairs=(("P0", "P1"), ("Soda", "Water"))))
+    if draw(st.booleans()):
+        rules.append(MandatoryProducts(id="must", product_ids=("P0",)))
+    plan = Planogram("D1", 1, positions, provenance="random")
+    return display, catalog, plan, Rulebook(rules=tuple(rules))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_broken())
+def test_repair_output_always_passes_the_validator(
+    case: tuple[Display, dict[str, Product], Planogram, Rulebook],
+) -> None:
+    display, catalog, plan, book = case
+    try:
+        result = repair(plan, display, catalog, book, time_limit_s=5.0)
+    except InfeasiblePlanogramError as exc:
+        event("infeasible")
+        assert "no repair" in str(exc)
+        return
+    event("valid before" if result.before.is_valid else "repaired")
+    assert result.after.is_valid, [v.message for v in result.after.hard]
+    assert validate(result.planogram, display, catalog, book).is_valid
+    assert result.facings_after <= display.max_slots

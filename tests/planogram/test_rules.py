@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from shelfwise.domain import DisplayKind
 from shelfwise.exceptions import DataValidationError
 from shelfwise.planogram.rules import (
     HARD_RULE_TYPES,
     BrandShare,
+    EyeLevel,
+    FacingsRange,
     Rulebook,
     ShelfWidth,
     default_rulebook,
@@ -57,15 +60,16 @@ def test_rulebook_built_in_python_and_its_helpers() -> None:
     [
         (
             "rules:\n  - {id: x, type: nope}\n",
-            r"rules\.yaml, column 'rules\.0': Input tag 'nope' found using 'type' does not match",
+            r"rules\.yaml, column 'rules\.0': rule 'x' \(rules\.0\): Input tag 'nope' found using",
         ),
         (
             "rules:\n  - {id: x, type: brand_share, brand: A, min_share: 0.6, max_share: 0.2}\n",
-            r"rules\.yaml, column 'rules\.0\.brand_share': .*max_share must be >= min_share",
+            r"column 'rules\.0\.brand_share': rule 'x' \(rules\.0\): "
+            r"max_share must be >= min_share",
         ),
         (
             "rules:\n  - {id: x, type: shelf_width, gap_cm: -1}\n",
-            r"rules\.yaml, column 'rules\.0\.shelf_width\.gap_cm': Input should be greater than",
+            r"'rules\.0\.shelf_width\.gap_cm': rule 'x' \(rules\.0\): Input should be greater than",
         ),
         (
             "rules:\n  - {id: x, type: depth}\n  - {id: x, type: shelf_load}\n",
@@ -73,9 +77,32 @@ def test_rulebook_built_in_python_and_its_helpers() -> None:
         ),
         (
             "rules:\n  - {id: x, type: depth, colour: red}\n",
-            r"rules\.0\.depth\.colour': Extra inputs are not permitted",
+            r"rules\.0\.depth\.colour': rule 'x' \(rules\.0\): Extra inputs are not permitted",
         ),
         ("rules: [unclosed\n", r"rules\.yaml: must be readable YAML/JSON"),
+        (
+            "rules:\n  - {id: w, type: depth}\n"
+            "  - {id: eye-level, type: eye_level, min_cm: 170, max_cm: 110}\n",
+            r"'rules\.1\.eye_level': rule 'eye-level' \(rules\.1\): max_cm must be >= min_cm; "
+            r"got 110\.0 < 170\.0",
+        ),
+        (
+            "rules:\n  - {id: fr, type: facings_range, per_product: {P1: [4, 2]}}\n",
+            r"rule 'fr' \(rules\.0\): per_product maximum must be >= 1 and >= its minimum "
+            r"for product P1; got \[4, 2\]",
+        ),
+        (
+            "rules:\n  - {id: fr, type: facings_range, per_product: {P1: [-2, 3]}}\n",
+            r"rule 'fr' \(rules\.0\): per_product minimum must be >= 0 for product P1; got -2",
+        ),
+        (
+            "rules:\n  - {id: fr, type: facings_range, per_product: {P1: [0, 0]}}\n",
+            r"per_product maximum must be >= 1",
+        ),
+        (
+            "rules:\n  - {type: depth}\n",
+            r"column 'rules\.0\.depth\.id': rule at rules\.0: Field required",
+        ),
     ],
 )
 def test_bad_rulebook_files(tmp_path: Path, text: str, message: str) -> None:
@@ -88,3 +115,13 @@ def test_bad_rulebook_files(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_rulebook_file(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match=r"nothere\.yaml: must be readable"):
         load_rulebook(tmp_path / "nothere.yaml")
+
+
+def test_consistent_rules_built_in_python() -> None:
+    with pytest.raises(ValidationError, match="max_cm must be >= min_cm"):
+        EyeLevel(id="e", min_cm=150.0, max_cm=120.0)
+    with pytest.raises(ValidationError, match="per_product minimum must be >= 0"):
+        FacingsRange(id="f", per_product={"P1": (-1, 3)})
+    assert EyeLevel(id="e", min_cm=120.0, max_cm=120.0).max_cm == 120.0
+    ok = FacingsRange(id="f", per_product={"P1": (0, None), "P2": (2, 2)})
+    assert ok.per_product["P2"] == (2, 2)

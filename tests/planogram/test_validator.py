@@ -105,8 +105,10 @@ def test_shelf_width_total_and_overhang() -> None:
     assert validate(fits, display(), CAT, rb).violations == ()
     full = plan(pos(1, 0, "P1", 4), pos(1, 40, "P2", 3), pos(1, 70, "P3", 3))  # ends at 100
     assert validate(full, display(), CAT, book(rules.ShelfWidth(id="sw"))).violations == ()
-    # 100 cm of facings + 2 gaps of 1 cm on a 100 cm shelf
-    v = one(validate(full, display(), CAT, rb))
+    # 100 cm of facings + 2 gaps of 1 cm on a 100 cm shelf (and its blocks touch: no gaps)
+    v, *touching = validate(full, display(), CAT, rb).violations
+    gaps = [(t.product_ids, t.measured) for t in touching]
+    assert gaps == [(("P1", "P2"), 0.0), (("P2", "P3"), 0.0)]
     assert (v.rule_id, v.rule_type, v.severity) == ("sw", "shelf_width", Severity.HARD)
     assert (v.shelf_index, v.product_ids) == (1, ("P1", "P2", "P3"))
     assert v.measured == pytest.approx(102.0) and v.limit == 100.0
@@ -114,6 +116,22 @@ def test_shelf_width_total_and_overhang() -> None:
     v = one(validate(over, display(), CAT, rb))
     assert (v.shelf_index, v.product_ids, v.measured, v.limit) == (2, ("P4",), 105.0, 100.0)
     assert "ends at 105 cm" in v.message
+
+
+def test_shelf_width_gap_between_neighbours() -> None:
+    half = book(rules.ShelfWidth(id="sw", gap_cm=0.5))
+    touching = plan(pos(0, 0, "P1", 1), pos(0, 10, "P2", 1))  # P1 ends at 10: no gap
+    assert validate(touching, display(), CAT, book(rules.ShelfWidth(id="sw"))).is_valid
+    v = one(validate(touching, display(), CAT, half))
+    assert (v.rule_id, v.shelf_index, v.product_ids) == ("sw", 0, ("P1", "P2"))
+    assert (v.measured, v.limit) == (0.0, 0.5)
+    assert "0 cm apart" in v.message
+    spaced = plan(pos(0, 0, "P1", 1), pos(0, 10.5, "P2", 1), pos(0, 30, "P3", 1))
+    assert validate(spaced, display(), CAT, half).is_valid
+    # an overlap is also a gap shortfall (measured negative); no_overlap reports it as well
+    both = book(rules.ShelfWidth(id="sw", gap_cm=0.5), rules.NoOverlap(id="ov"))
+    report = validate(plan(pos(0, 0, "P1", 2), pos(0, 15, "P2", 1)), display(), CAT, both)
+    assert sorted((v.rule_id, v.measured) for v in report.hard) == [("ov", 5.0), ("sw", -5.0)]
 
 
 def test_height_clearance() -> None:
@@ -570,10 +588,24 @@ def test_property_shelf_width(
             cells = raster(mm(p.x_cm), p.facings_wide * mm(_w(pr)))
             if max(cells) >= mm(sh.width_cm):
                 expected[(s, "end", max(cells) + 1)] += 1
-    got = Counter(
-        (v.shelf_index, "total" if len(v.message.split("holds")) > 1 else "end", mm(_f(v.measured)))
-        for v in core(report, "shelf_width")
-    )
+        if gap_mm:  # neighbours in (x, planogram order) at least gap_mm apart
+            ordered = sorted(
+                (
+                    (mm(p.x_cm), i, p, pr)
+                    for i, p, pr in known_blocks(d, cat, pg, on_shelf=True)
+                    if p.shelf_index == s and pr.width_cm
+                ),
+                key=lambda t: (t[0], t[1]),
+            )
+            for (xa, _, pa, pra), (xb, _, _, _) in itertools.pairwise(ordered):
+                clear = xb - (xa + pa.facings_wide * mm(_w(pra)))
+                if clear < gap_mm:
+                    expected[(s, "gap", clear)] += 1
+
+    def kind(v: Violation) -> str:
+        return "total" if "holds" in v.message else "gap" if "apart" in v.message else "end"
+
+    got = Counter((v.shelf_index, kind(v), mm(_f(v.measured))) for v in core(report, "shelf_width"))
     assert got == expected
     assert bool(core(report, MISSING_DATA)) == any(
         cat[p.product_id].width_cm is None for _, p, _ in known_blocks(d, cat, pg, on_shelf=True)

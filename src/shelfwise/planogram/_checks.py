@@ -182,7 +182,11 @@ def check_shelf_width(rule: ShelfWidth, ctx: CheckContext) -> Iterator[Violation
 
     One violation per shelf whose sum is too large (measured: the sum, limit: the width), and
     one per block whose right edge ``x_cm + facings_wide * width_cm`` lies past the shelf
-    width (measured: the right edge). Needs ``width_cm``.
+    width (measured: the right edge). With ``gap_cm > 0`` the gap is also enforced between
+    neighbours: for each two consecutive blocks ``a, b`` in the shelf's order, ``b.x_cm -
+    a's right edge >= gap_cm``; one violation per pair closer than that (measured: their
+    clearance in cm, negative when they overlap; limit: ``gap_cm``). The gap belongs to this
+    rule, not to no_overlap, which only forbids overlaps. Needs ``width_cm``.
     """
     out: list[Violation] = []
     for s, shelf_blocks in ctx.by_shelf.items():
@@ -199,6 +203,15 @@ def check_shelf_width(rule: ShelfWidth, ctx: CheckContext) -> Iterator[Violation
             if b.x1 > width + EPS_CM:
                 msg = f"product {b.pid} on shelf {s} ends at {_g(b.x1)} cm, past its {_g(width)} cm"
                 out.append(_v(rule, msg, s, (b.pid,), b.x1, width))
+        if rule.gap_cm > 0:
+            for a, b in itertools.pairwise(blocks):
+                clear = b.x0 - a.x1
+                if clear < rule.gap_cm - EPS_CM:
+                    msg = (
+                        f"products {a.pid} and {b.pid} on shelf {s} stand {_g(clear)} cm apart; "
+                        f"the gap must be at least {_g(rule.gap_cm)} cm"
+                    )
+                    out.append(_v(rule, msg, s, (a.pid, b.pid), clear, rule.gap_cm))
     yield from out
 
 

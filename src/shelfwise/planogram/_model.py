@@ -34,6 +34,7 @@ from shelfwise.planogram.rules import (
     Rule,
     Rulebook,
     ShelfWidth,
+    VerticalBrandBlocks,
 )
 
 LENGTH_SCALE = 1000
@@ -255,6 +256,9 @@ class CpLayout:
     t: list[cp_model.IntVar]
     p: list[cp_model.IntVar]
     assumptions: dict[str, cp_model.IntVar]
+    starts: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
+    """(fine group index, shelf) -> start, when the across-shelves x model is posted
+    (``shelfwise.planogram._layout``)."""
 
 
 def facings_bounds(prob: Problem) -> tuple[list[int], list[int | None], dict[int, list[str]]]:
@@ -297,9 +301,11 @@ def build_cp(prob: Problem) -> CpLayout:
         model.add(t[i] == sum(f[i]))
         model.add(t[i] >= p[i])
         model.add(t[i] <= ub[i] * p[i])
+        model.add(sum(y[i]) >= p[i])  # redundant: tightens the LP bound of the objective
         for s in range(m):
             model.add(f[i][s] <= ub[i] * y[i][s])
             model.add(f[i][s] >= y[i][s])
+            model.add(y[i][s] <= p[i])
     if prob.exact:
         req = lit(REQUEST_ID)
         for i in range(n):
@@ -407,7 +413,8 @@ def _post_blocking(
         a = lit(r.id)
         groups: dict[str, list[int]] = {}
         for i, p in enumerate(prob.products):
-            groups.setdefault(str(getattr(p, r.level) or ""), []).append(i)
+            if getattr(p, r.level) is not None:  # as the validator: no value, no group
+                groups.setdefault(str(getattr(p, r.level)), []).append(i)
         for g, members in sorted(groups.items()):
             on = [model.new_bool_var(f"g{r.id}:{g}:{s}") for s in range(prob.m)]
             for s in range(prob.m):
@@ -449,19 +456,95 @@ def post_soft_objective(prob: Problem, cp: CpLayout) -> list[cp_model.LinearExpr
                 model.add(miss + sum(y[i][s] for s in eye) >= cp.p[i])
                 terms.append(round(1000 * r.weight) * miss)
         elif isinstance(r, Adjacency) and r.weight > 0:
-            idx = prob.index()
-            for a, b in r.pairs:
-                if a in idx and b in idx:
-                    ia, ib = idx[a], idx[b]
-                    apart = model.new_bool_var(f"apart:{a}:{b}")
-                    for s in range(prob.m):
-                        model.add(apart >= y[ia][s] - y[ib][s])
-                    terms.append(round(100 * r.weight) * apart)
+            terms.extend(_adjacency_terms(prob, cp, r))
         elif isinstance(r, BalancedDaysOfSupply) and r.weight > 0:
             terms.extend(_days_of_supply_terms(prob, cp, r))
     for i in range(prob.n):  # splitting a product over shelves is a last resort
         terms.append(30 * sum(y[i]) - 30 * cp.p[i])
     return terms
+
+
+def post_brand_objective(prob: Problem, cp: CpLayout) -> list[cp_model.LinearExprT]:
+    """Terms for the vertical-brand-blocks soft rules (kept apart from
+    :func:`post_soft_objective`, whose terms the backend benchmark mirrors in HiGHS)."""
+    terms: list[cp_model.LinearExprT] = []
+    for r in prob.rulebook.rules:
+        if isinstance(r, VerticalBrandBlocks) and r.weight > 0 and r.applies_to(prob.display.kind):
+            terms.extend(_brand_spread_terms(prob, cp, r))
+    return terms
+
+
+def _on_any(
+    model: cp_model.CpModel, items: Sequence[cp_model.IntVar], name: str
+) -> cp_model.IntVar:
+    v = model.new_bool_var(name)
+    model.add_max_equality(v, list(items))
+    return v
+
+
+def _adjacency_terms(prob: Problem, cp: CpLayout, rule: Adjacency) -> list[cp_model.LinearExprT]:
+    """A pair (product ids, categories or subcategories, as the validator matches them) costs
+    ``weight / pairs`` when both are on the display but share no shelf; the layout then puts
+    them next to each other on a shared shelf where blocking allows."""
+    model, y = cp.model, cp.y
+    out: list[cp_model.LinearExprT] = []
+    coef = max(1, round(2000 * rule.weight / max(1, len(rule.pairs))))
+    for k, (a, b) in enumerate(rule.pairs):
+        ia = [i for i, p in enumerate(prob.products) if a in _names(p) and prob.upper[i] > 0]
+        ib = [i for i, p in enumerate(prob.products) if b in _names(p) and prob.upper[i] > 0]
+        if not ia or not ib:
+            continue
+        both_here = [
+            _on_any(model, [y[i][s] for i in ia], f"adjA{rule.id}:{k}:{s}") for s in range(prob.m)
+        ]
+        shared = []
+        for s in range(prob.m):
+            on_b = _on_any(model, [y[i][s] for i in ib], f"adjB{rule.id}:{k}:{s}")
+            t = model.new_bool_var(f"adj{rule.id}:{k}:{s}")
+            model.add_implication(t, both_here[s])
+            model.add_implication(t, on_b)
+            shared.append(t)
+        present_a = _on_any(model, [cp.p[i] for i in ia], f"adjPA{rule.id}:{k}")
+        present_b = _on_any(model, [cp.p[i] for i in ib], f"adjPB{rule.id}:{k}")
+        apart = model.new_bool_var(f"apart{rule.id}:{k}")
+        model.add(apart + sum(shared) >= present_a + present_b - 1)
+        out.append(coef * apart)
+    return out
+
+
+def _names(product: Product) -> tuple[str | None, ...]:
+    return (product.product_id, product.category, product.subcategory)
+
+
+def _brand_spread_terms(
+    prob: Problem, cp: CpLayout, rule: VerticalBrandBlocks
+) -> list[cp_model.LinearExprT]:
+    """Each shelf a brand stands on beyond its first costs ``weight``-scaled points.
+
+    The vertical-brand-blocks rule penalises brands on two or more shelves whose spans share
+    no common strip; a brand kept on one shelf cannot be penalised, and a brand on fewer
+    shelves is easier to align. This is cheaper than the eye-level term, so a top-margin
+    product still goes to eye level.
+    """
+    model, y = cp.model, cp.y
+    brands: dict[str, list[int]] = {}
+    for i, p in enumerate(prob.products):
+        if p.brand is not None and prob.upper[i] > 0:
+            brands.setdefault(p.brand, []).append(i)
+    coef = max(1, round(400 * rule.weight))
+    out: list[cp_model.LinearExprT] = []
+    for brand, members in sorted(brands.items()):
+        on = [_on_any(model, [y[i][s] for i in members], f"vb{brand}:{s}") for s in range(prob.m)]
+        present = _on_any(model, [cp.p[i] for i in members], f"vbp{brand}")
+        model.add(sum(on) >= present)  # redundant: tightens the LP bound
+        if prob.exact and REQUEST_ID in cp.assumptions and prob.shelf_width:
+            # with the request, the brand's width needs at least this many shelves
+            need = sum(prob.width[i] * prob.upper[i] for i in members)
+            k = min(prob.m, -(-need // max(1, max(prob.shelf_width))))
+            if k > 1:
+                model.add(sum(on) >= k).only_enforce_if(cp.assumptions[REQUEST_ID])
+        out.append(coef * (sum(on) - present))
+    return out
 
 
 def _days_of_supply_terms(

@@ -99,6 +99,13 @@ class _Reader:
     def positive(self, value: Decimal | None) -> float | None:
         return None if value is None or value <= 0 else float(value)
 
+    def size(self, row: _Row, spec: dict[str, int], name: str, scale: Decimal) -> float | None:
+        """A product size: empty or 0 is unknown (``None``), a negative one is an error."""
+        value = self.dec(row, spec, name)
+        if value is not None and value < 0:
+            self.error(row, name, row.text(spec, name), "must be >= 0 (0 or empty: unknown)")
+        return self.positive(None if value is None else value * scale)
+
     def whole(self, row: _Row, spec: dict[str, int], name: str) -> int | None:
         value = self.dec(row, spec, name)
         if value is None:
@@ -126,7 +133,6 @@ def _read_product(reader: _Reader, row: _Row) -> Product:
     if cost is not None and per_case is not None and per_case > 0:
         unit_cost = float(cost / per_case)
     price = reader.dec(row, _PRODUCT, "Price")
-    weight = reader.dec(row, _PRODUCT, "Weight")
     currency = row.text(_PRODUCT, "Desc 1")
     flag = reader.whole(row, _PRODUCT, "Flag 1")
     return _build(
@@ -138,10 +144,10 @@ def _read_product(reader: _Reader, row: _Row) -> Product:
         brand=row.text(_PRODUCT, "Brand") or None,
         category=row.text(_PRODUCT, "Category") or None,
         subcategory=row.text(_PRODUCT, "Subcategory") or None,
-        width_cm=reader.positive(reader.length_cm(row, _PRODUCT, "Width")),
-        height_cm=reader.positive(reader.length_cm(row, _PRODUCT, "Height")),
-        depth_cm=reader.positive(reader.length_cm(row, _PRODUCT, "Depth")),
-        weight_kg=reader.positive(None if weight is None else weight * reader.mass),
+        width_cm=reader.size(row, _PRODUCT, "Width", reader.length),
+        height_cm=reader.size(row, _PRODUCT, "Height", reader.length),
+        depth_cm=reader.size(row, _PRODUCT, "Depth", reader.length),
+        weight_kg=reader.size(row, _PRODUCT, "Weight", reader.mass),
         price=None if price is None else float(price),
         unit_cost=unit_cost,
         currency=currency if len(currency) == 3 and currency.isalpha() else "USD",

@@ -51,7 +51,8 @@ How shelfwise maps records (choices where the sources are silent)
 * ``Product``: ID is ``product_id`` (UPC when ID is empty); UPC is the GTIN (kept on reading
   only when its check digit is valid); Desc 1 the currency (``USD`` unless a 3-letter code);
   Flag 1 age_restricted; unit cost is Case cost / Case total number (the writer writes
-  Case total number 1). Empty or zero dimensions and weight mean "unknown".
+  Case total number 1). Empty or zero dimensions and weight mean "unknown"; a negative Width,
+  Height, Depth or Weight is an error.
 * ``Position`` names its product by ID (else UPC). It is assigned to a shelf by its coordinates,
   not by where it stands in the file: the shelf whose fixture spans the position's Y (base to
   top; among several, preferring one whose X range holds the position's X, then the highest),
@@ -326,8 +327,8 @@ def _fixture_line(shelf: Shelf, thickness: Decimal) -> str:
 
 
 def _position_line(pos: Position, product: Product, shelf: Shelf) -> str:
-    def size(unit: float | None, n: int) -> str:
-        return "" if unit is None else _fmt(unit * n)
+    def size(unit: float | None, n: int) -> str:  # in Decimal: 7.4 x 6 is 44.4, not 44.400..06
+        return "" if unit is None else _fmt_dec(_dec(unit) * n)
 
     values = {
         "UPC": product.gtin or "",

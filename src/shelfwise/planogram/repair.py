@@ -1,12 +1,18 @@
 """Repair: any planogram -> the nearest planogram that meets every hard rule, with what changed.
 
 "Nearest" is lexicographic: first as few facings removed as possible, then as few facings
-moved to another shelf, then as few new blocks; x positions stay as close to the originals as
-the shelf allows. The facings per (product, shelf) come from the solver's CP-SAT model
+moved to another shelf, then as little width pushed onto a shelf beyond the free room at its
+right end (so a block that must move goes to a shelf with room rather than shifting the blocks
+of a full one), then as few new blocks; x positions stay as close to the originals as the
+shelf allows. The facings per (product, shelf) come from the solver's CP-SAT model
 (``shelfwise.planogram._model``) with the current layout as the objective's anchor; x
 positions from a two-pass placement that keeps each shelf's original order within blocking
 groups: left to right ``x = max(original x, end of previous block + gap)``, then right to left
 ``x = min(x, start of next block - gap - width)`` so that the last block ends on the shelf.
+When that breaks an across-shelves category block (its spans on adjacent shelves must
+overlap), the groups are placed where the model's x layout puts them instead
+(``shelfwise.planogram._layout``). The result is checked with the validator before it is
+returned.
 
 Inputs may be broken in any way: overlaps, wrong or unknown shelves, products not in the
 catalog (dropped), products lacking sizes a hard rule needs (dropped), too many facings.
@@ -24,15 +30,18 @@ from ortools.sat.python import cp_model
 
 from shelfwise.domain import Display, Planogram, Position, Product
 from shelfwise.exceptions import InfeasiblePlanogramError, InvalidParameterError
+from shelfwise.planogram._layout import build_layout_cp, layout_positions
 from shelfwise.planogram._model import (
+    LENGTH_SCALE,
+    CpLayout,
     Problem,
-    build_cp,
     build_problem,
     facings_bounds,
+    group_key,
     group_levels,
 )
 from shelfwise.planogram.rules import MandatoryProducts, Rulebook, default_rulebook
-from shelfwise.planogram.solver import _params, explain_infeasibility
+from shelfwise.planogram.solver import _params, explain_infeasibility, guard, solution
 from shelfwise.planogram.validator import validate
 from shelfwise.planogram.violations import ValidationReport
 
@@ -210,7 +219,10 @@ def repair(
     ------
     InfeasiblePlanogramError
         When even removing facings cannot meet the hard rules (e.g. a mandatory product fits
-        no shelf); the message names the conflicting rules.
+        no shelf); the message names the conflicting rules. Also when the repaired planogram
+        would still break a hard rule of ``rulebook`` (checked with the validator; a model
+        bug, never expected): the message names the rules broken. A returned result's
+        ``after`` report is therefore always valid.
     InvalidParameterError
         If the planogram is for another display or the display has no shelves.
     """
@@ -255,22 +267,10 @@ def repair(
     for k, pid in enumerate(ids):  # a missing mandatory product comes in at its minimum
         if pid not in old.total:
             prob.upper[k] = max(1, lo[k])
-    cp = build_cp(prob)
+    cp = build_layout_cp(prob)
+    cp.model.minimize(sum(_objective(prob, cp, old, planogram, catalog)))
+    cp.model.add_assumptions(list(cp.assumptions.values()))
     model = cp.model
-    objective: list[cp_model.LinearExprT] = []
-    for i, pid in enumerate(ids):
-        if pid in old.total:
-            objective.append(10_000 * (prob.upper[i] - cp.t[i]))
-        for s in range(prob.m):
-            f0 = old.on.get(pid, {}).get(s, 0)
-            if f0 > 0:
-                kept = model.new_int_var(0, f0, f"kept{i}_{s}")
-                model.add(kept <= cp.f[i][s])
-                objective.append(-100 * kept)
-            else:
-                objective.append(cp.y[i][s])
-    model.minimize(sum(objective))
-    model.add_assumptions(list(cp.assumptions.values()))
     status = solver.solve(model)
     if status == cp_model.INFEASIBLE:
         raise InfeasiblePlanogramError(
@@ -283,20 +283,90 @@ def repair(
             f"no repair of display {display.display_id} was found within time_limit_s="
             f"{time_limit_s:g} (status {solver.status_name(status)})"
         )
-    counts = [[int(solver.value(v)) for v in row] for row in cp.f]
-    positions = _place(prob, counts, old)
-    out = Planogram(
-        display.display_id,
-        planogram.version + 1,
-        positions,
-        provenance=f"repair:{planogram.provenance}",
-        effective_from=planogram.effective_from,
-    )
+    counts, starts = solution(solver, cp)
+
+    def planned(positions: tuple[Position, ...]) -> Planogram:
+        return Planogram(
+            display.display_id,
+            planogram.version + 1,
+            positions,
+            provenance=f"repair:{planogram.provenance}",
+            effective_from=planogram.effective_from,
+        )
+
+    out = planned(_place(prob, counts, old))
     after_report = validate(out, display, catalog, rulebook)
+    if not after_report.is_valid and starts is not None:
+        # the original order broke an across-shelves block: use the model's group positions
+        out = planned(layout_positions(prob, counts, starts))
+        after_report = validate(out, display, catalog, rulebook)
+    guard(after_report, "repair")
     changes = _changes(old, out, catalog, need)
     return RepairResult(
         out, changes, before_report, after_report, n_before, sum(out.facings().values())
     )
+
+
+def _objective(
+    prob: Problem, cp: CpLayout, old: _Before, planogram: Planogram, catalog: Mapping[str, Product]
+) -> list[cp_model.LinearExprT]:
+    """Lexicographic costs: facings removed >> facings moved off their shelf >> blocks of
+    others displaced by a new block >> new blocks.
+
+    Per facing removed 1e6, per facing kept on its shelf -1e4, per new (product, shelf) block
+    100 plus, when the block would not fit in the free space where :func:`_place` puts it
+    (after its group's last block on the shelf, else after the last block), 200 per block
+    of the shelf pushed aside and 1 per mm it lacks. So a block that must move goes to a
+    shelf with room rather than shifting the blocks of a full one.
+    """
+    model = cp.model
+    levels = group_levels(prob.rulebook, prob.display)
+    gap = prob.gap()
+    on_shelf: list[list[tuple[int, int, tuple[str, ...]]]] = [[] for _ in range(prob.m)]
+    for pos in planogram.positions:
+        p = catalog.get(pos.product_id)
+        if p is not None and p.width_cm is not None and 0 <= pos.shelf_index < prob.m:
+            x0 = math.floor(pos.x_cm * LENGTH_SCALE)
+            x1 = math.ceil((pos.x_cm + pos.facings_wide * p.width_cm) * LENGTH_SCALE)
+            on_shelf[pos.shelf_index].append((x0, x1, group_key(p, levels)))
+    for blocks in on_shelf:
+        blocks.sort()
+    out: list[cp_model.LinearExprT] = []
+    for i, p in enumerate(prob.products):
+        pid = p.product_id
+        if pid in old.total:
+            out.append(1_000_000 * (prob.upper[i] - cp.t[i]))
+        for s in range(prob.m):
+            f0 = old.on.get(pid, {}).get(s, 0)
+            if f0 > 0:
+                kept = model.new_int_var(0, f0, f"kept{i}_{s}")
+                model.add(kept <= cp.f[i][s])
+                out.append(-10_000 * kept)
+            else:
+                need = prob.width[i] * max(1, prob.upper[i])
+                cost = 100 + _displaced(on_shelf[s], group_key(p, levels), need, gap, prob, s)
+                out.append(cost * cp.y[i][s])
+    return out
+
+
+def _displaced(
+    blocks: list[tuple[int, int, tuple[str, ...]]],
+    key: tuple[str, ...],
+    need: int,
+    gap: int,
+    prob: Problem,
+    s: int,
+) -> int:
+    """Cost of the blocks a new block of ``need`` length units would push aside on a shelf."""
+    same = [k for k, b in enumerate(blocks) if b[2] == key]
+    at = max(same) + 1 if same else len(blocks)  # the new block goes before blocks[at]
+    left = blocks[at - 1][1] + gap if at else 0
+    right = blocks[at][0] - gap if at < len(blocks) else prob.shelf_width[s]
+    short = need - (right - left)
+    if short <= 0:
+        return 0
+    pushed = len(blocks) - at if at < len(blocks) else len(blocks)
+    return 200 * pushed + -(-short // (LENGTH_SCALE // 10))
 
 
 def _place(prob: Problem, counts: list[list[int]], old: _Before) -> tuple[Position, ...]:
@@ -337,7 +407,7 @@ def _place(prob: Problem, counts: list[list[int]], old: _Before) -> tuple[Positi
             out.append(
                 Position(
                     s,
-                    round(xs[k], 6),
+                    round(xs[k], 9),  # 1e-9: far below the validator's tolerance on gaps
                     prob.products[i].product_id,
                     counts[i][s],
                     prob.high[i][s],

@@ -110,6 +110,14 @@ class FacingsRange(_Rule):
             raise ValueError(
                 f"max_facings must be >= min_facings; got {self.max_facings} < {self.min_facings}"
             )
+        for pid, (lo, hi) in self.per_product.items():
+            if lo < 0:
+                raise ValueError(f"per_product minimum must be >= 0 for product {pid}; got {lo}")
+            if hi is not None and hi < max(lo, 1):
+                raise ValueError(
+                    f"per_product maximum must be >= 1 and >= its minimum for product {pid}; "
+                    f"got [{lo}, {hi}]"
+                )
         return self
 
 
@@ -162,6 +170,12 @@ class EyeLevel(_SoftRule):
     min_cm: float = Field(default=110.0, ge=0)
     max_cm: float = Field(default=165.0, ge=0)
     top_fraction: float = Field(default=0.25, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EyeLevel:
+        if self.max_cm < self.min_cm:
+            raise ValueError(f"max_cm must be >= min_cm; got {self.max_cm} < {self.min_cm}")
+        return self
 
 
 class VerticalBrandBlocks(_SoftRule):
@@ -245,17 +259,41 @@ class Rulebook(BaseModel):
 
     @classmethod
     def from_dict(cls, data: object, *, source: str = "<dict>") -> Rulebook:
-        """Validate a parsed YAML/JSON document; errors name the source, rule and field."""
+        """Validate a parsed YAML/JSON document; errors name the source, rule and field.
+
+        A problem inside a rule names the rule by its id and position, e.g. ``rule
+        'eye-level' (rules.2): max_cm must be >= min_cm; ...``, with the full location
+        (``rules.2.eye_level.max_cm``) as the problem's column.
+        """
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                rule = _rule_label(data, err["loc"])
                 problems.append(
-                    DataProblem(source, None, loc or None, err.get("input"), err["msg"])
+                    DataProblem(
+                        source,
+                        None,
+                        loc or None,
+                        err.get("input"),
+                        f"{rule}: {msg}" if rule else msg,
+                    )
                 )
             raise DataValidationError(problems) from exc
+
+
+def _rule_label(data: object, loc: tuple[int | str, ...]) -> str | None:
+    """``"rule 'eye-level' (rules.2)"`` for an error located in rule 2, else ``None``."""
+    if len(loc) < 2 or loc[0] != "rules" or not isinstance(loc[1], int):
+        return None
+    rules = data.get("rules") if isinstance(data, dict) else None
+    entry = rules[loc[1]] if isinstance(rules, list | tuple) and loc[1] < len(rules) else None
+    rule_id = entry.get("id") if isinstance(entry, dict) else getattr(entry, "id", None)
+    where = f"rules.{loc[1]}"
+    return f"rule {rule_id!r} ({where})" if isinstance(rule_id, str) else f"rule at {where}"
 
 
 def load_rulebook(path: str | Path) -> Rulebook:
