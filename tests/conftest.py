@@ -93,3 +93,16 @@ def assert_same_snapshot(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame])
     assert a.keys() == b.keys()
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False, obj=name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave ``slow`` tests out of local runs unless asked for; CI (CI=true) runs them all.
+
+    ``pytest -m slow`` (or any ``-m`` expression) runs exactly what it selects.
+    """
+    if _in_ci() or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

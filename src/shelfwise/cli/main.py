@@ -10,6 +10,7 @@ from shelfwise import __version__
 from shelfwise.cli import db, planogram
 from shelfwise.cli.cluster import cluster_cmd
 from shelfwise.cli.demo import demo_cmd
+from shelfwise.cli.fit import fit_cmd
 from shelfwise.cli.ingest import ingest_cmd
 from shelfwise.cli.synth import synth_cmd
 
@@ -25,6 +26,7 @@ app.command("synth")(synth_cmd)
 app.command("ingest")(ingest_cmd)
 app.command("demo")(demo_cmd)
 app.command("cluster")(cluster_cmd)
+app.command("fit")(fit_cmd)
 
 
 def _version(value: bool) -> None:

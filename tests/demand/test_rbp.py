@@ -1,0 +1,372 @@
+"""RBPModel: exact likelihood on sufficient statistics, estimator contract, prediction, PEPF."""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as ss
+
+from shelfwise.demand import (
+    ConvergenceWarning,
+    RBPModel,
+    RBPPriors,
+    facing_feature,
+    pepf,
+    rank_candidates,
+    simulate_payoffs,
+)
+from shelfwise.demand._diagnostics import ess_bulk, rhat
+from shelfwise.demand._model import flatten, make_logdensity, product_data
+from shelfwise.demand._stats import cell_stats, normalise_clusters, validate_observations
+from shelfwise.exceptions import ArtifactMismatchError, InvalidParameterError, NotFittedError
+
+FAST = {"draws": 150, "tune": 150, "batch_size": 8, "n_jobs": 1}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_payoffs(n_products=5, n_stores=8, n_clusters=2, n_obs=1200, random_state=7)
+
+
+@pytest.fixture(scope="module")
+def fitted(sim):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return RBPModel(random_state=3, **FAST).fit(sim.observations, sim.store_clusters)
+
+
+# ---------------------------------------------------------------- exactness of the likelihood
+def _direct_logp(obs: pd.DataFrame, clusters: dict[str, str], prm: dict, priors: RBPPriors):
+    """Eq. 5 + hurdle summed over raw observations with scipy (no sufficient statistics)."""
+    stores = sorted({s for s in obs["store_id"]})
+    labels = sorted(set(clusters.values()))
+    beta_k, b, sig = np.exp(prm["lbk"]), float(np.exp(prm["lb"])), float(np.exp(prm["ls"]))
+    beta_s = dict(zip(stores, np.exp(prm["lbs"][: len(stores)]), strict=True))
+    es = dict(zip(stores, prm["es"][: len(stores)], strict=True))
+    tau = float(np.exp(prm["lt"]))
+    lp = np.sum(ss.halfnorm(scale=priors.sigma0).logpdf(beta_k) + prm["lbk"])
+    lp += ss.halfnorm(scale=priors.sigma1).logpdf(b) + prm["lb"]
+    lp += ss.halfnorm(scale=priors.sigma2).logpdf(sig) + prm["ls"]
+    lp += np.sum(ss.norm(0, priors.hurdle_alpha_sd).logpdf(prm["ak"]))
+    lp += ss.halfnorm(scale=priors.hurdle_tau_sd).logpdf(tau) + prm["lt"]
+    lp += ss.norm(priors.hurdle_slope_mean, priors.hurdle_slope_sd).logpdf(prm["c"])
+    for s in stores:
+        m = beta_k[labels.index(clusters[s])]
+        lap = ss.laplace(m, b)
+        lp += lap.logpdf(beta_s[s]) - np.log(lap.sf(0.0)) + np.log(beta_s[s])
+        lp += ss.norm.logpdf(es[s])
+    for row in obs.itertuples():
+        x = np.log2(1 + row.facings)
+        k = labels.index(clusters[row.store_id])
+        eta = prm["ak"][k] + tau * es[row.store_id] + prm["c"] * np.log(x)
+        p_pos = 1 - np.exp(-np.exp(eta))
+        if row.rate > 0:
+            mu = x * beta_s[row.store_id]
+            shape = (mu / sig) ** 2
+            lp += np.log(p_pos) + ss.gamma(shape, scale=mu / shape).logpdf(row.rate)
+        else:
+            lp += np.log(1 - p_pos)
+    return float(lp)
+
+
+def test_logdensity_on_sufficient_statistics_equals_direct_likelihood():
+    sim = simulate_payoffs(n_products=1, n_stores=4, n_clusters=2, n_obs=60, random_state=1)
+    obs = validate_observations(sim.observations)
+    clusters = normalise_clusters(sim.store_clusters)
+    stats = cell_stats(obs, clusters)
+    n_s = stats.slot_mask.shape[1]
+    rng = np.random.default_rng(0)
+    prm = {
+        "lbk": rng.normal(0, 0.3, 2),
+        "lb": np.array(rng.normal(-1, 0.2)),
+        "ls": np.array(rng.normal(-0.5, 0.2)),
+        "lbs": rng.normal(0, 0.3, n_s),
+        "ak": rng.normal(0, 0.5, 2),
+        "lt": np.array(-1.0),
+        "c": np.array(0.8),
+        "es": rng.normal(0, 1, n_s),
+    }
+    priors = RBPPriors()
+    ld = make_logdensity(priors, 2, n_s)
+    data = {k: jnp.asarray(v[0]) for k, v in product_data(stats, np.array([0]), "log2").items()}
+    ours = float(ld(jnp.asarray(flatten(prm, 2, n_s)), data))
+    # The slots are the product's stores in sorted order, as _direct_logp assumes.
+    assert list(stats.slot_store[0]) == list(range(n_s))
+    prm32 = {k: np.asarray(v, dtype=np.float32).astype(np.float64) for k, v in prm.items()}
+    direct = _direct_logp(sim.observations, dict(clusters), prm32, priors)
+    assert ours == pytest.approx(direct, rel=2e-4)
+
+
+def test_cell_stats_counts_and_sums(sim):
+    stats = cell_stats(
+        validate_observations(sim.observations), normalise_clusters(sim.store_clusters)
+    )
+    obs = sim.observations
+    assert stats.n_obs.sum() == len(obs)
+    assert stats.n_pos.sum() == (obs["rate"] > 0).sum()
+    assert stats.n_zero.sum() == (obs["rate"] == 0).sum()
+    assert stats.sum_r.sum() == pytest.approx(obs["rate"].sum())
+    assert stats.sum_log_r.sum() == pytest.approx(np.log(obs.loc[obs["rate"] > 0, "rate"]).sum())
+
+
+# ---------------------------------------------------------------- estimator contract
+def test_init_stores_arguments_only_and_clone():
+    model = RBPModel(sigma0=-1.0, draws=0, model_config={"hurdle_tau_sd": 0.5})
+    assert model.sigma0 == -1.0 and model.draws == 0  # not validated before fit
+    twin = model.clone()
+    assert twin.get_params() == model.get_params()
+    assert twin is not model and not hasattr(twin, "posterior_")
+    assert RBPModel(model_config={"hurdle_tau_sd": 0.5}).priors().hurdle_tau_sd == 0.5
+
+
+def test_not_fitted_error():
+    with pytest.raises(NotFittedError, match=r"RBPModel is not fitted yet; call fit\(\)"):
+        RBPModel().predict("P0000", "S0000", 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "match"),
+    [
+        (lambda o: o.assign(rate=-o["rate"] - 1), {}, "rate must be a finite number >= 0"),
+        (lambda o: o.assign(rate=np.nan), {}, "rate must be a finite number >= 0"),
+        (lambda o: o.assign(facings=0), {}, "facings must be a finite number >= 1"),
+        (lambda o: o.drop(columns="facings"), {}, "missing \\['facings'\\]"),
+        (lambda o: o.iloc[:0], {}, "at least one row"),
+        (lambda o: o.assign(store_id="NOWHERE"), {}, "must have a cluster"),
+        (lambda o: o, {"draws": 0}, "draws must be an integer >= 10"),
+        (lambda o: o, {"target_accept": 1.5}, "target_accept must be in"),
+        (lambda o: o, {"facing_feature": "cubic"}, "facing_feature must be one of"),
+        (lambda o: o, {"sigma0": 0.0}, "sigma0 must be > 0"),
+        (lambda o: o, {"model_config": {"nope": 1.0}}, "unknown key"),
+    ],
+)
+def test_bad_input_is_refused(sim, change, kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        RBPModel(**kwargs).fit(change(sim.observations.copy()), sim.store_clusters)
+
+
+def test_store_clusters_accepts_frames_and_series(sim):
+    frame = pd.DataFrame(
+        {"store_id": list(sim.store_clusters), "cluster": list(sim.store_clusters.values())}
+    )
+    assert normalise_clusters(frame) == normalise_clusters(pd.Series(sim.store_clusters))
+    with pytest.raises(InvalidParameterError, match="store_id and cluster"):
+        normalise_clusters(frame.rename(columns={"cluster": "k"}))
+
+
+def test_seeded_determinism(sim, fitted):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        again = RBPModel(random_state=3, **FAST).fit(sim.observations, sim.store_clusters)
+    for name, arr in fitted.posterior_.arrays().items():
+        np.testing.assert_array_equal(arr, again.posterior_.arrays()[name], err_msg=name)
+
+
+def test_fit_sets_attributes_and_diagnostics(fitted, sim):
+    d = fitted.diagnostics_
+    assert fitted.product_ids_ == tuple(sorted(sim.truth.product_ids))
+    assert fitted.posterior_.cluster_coef.shape == (2, FAST["draws"], 5, 2)
+    assert len(d.products) == 5 and d.chains == 2 and d.draws == FAST["draws"]
+    assert 1.0 <= d.rhat_max < 1.2 and d.ess_bulk_min > 20
+    assert np.all(fitted.posterior_.store_coef[np.isfinite(fitted.posterior_.store_coef)] > 0)
+
+
+def test_bad_fit_warns(sim):
+    with pytest.warns(ConvergenceWarning, match="bulk ESS min is .* worst product"):
+        RBPModel(draws=10, tune=10, random_state=0, batch_size=8, n_jobs=1).fit(
+            sim.observations, sim.store_clusters
+        )
+
+
+def test_save_load_roundtrip(fitted, tmp_path: Path):
+    path = fitted.save(tmp_path / "rbp.npz")
+    loaded = RBPModel.load(path)
+    assert loaded.get_params() == fitted.get_params()
+    for name, arr in fitted.posterior_.arrays().items():
+        np.testing.assert_array_equal(arr, loaded.posterior_.arrays()[name])
+    assert loaded.diagnostics_ == fitted.diagnostics_
+    a = fitted.predict("P0001", "S0002", [1, 3])
+    b = loaded.predict("P0001", "S0002", [1, 3])
+    np.testing.assert_array_equal(a.draws, b.draws)
+
+
+def _rewrite_header(src: Path, dst: Path, edit) -> None:
+    with np.load(src) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(str(arrays.pop("__header__")))
+    edit(header)
+    np.savez(dst, __header__=np.array(json.dumps(header)), **arrays)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda h: h.update(format_version=999), "format version 999"),
+        (lambda h: h["config"].pop("sigma2"), "configuration keys"),
+        (lambda h: h.update(artifact="something.else"), "not 'shelfwise.demand.RBPModel'"),
+    ],
+)
+def test_mismatched_artifact_is_refused(fitted, tmp_path: Path, edit, match):
+    good = fitted.save(tmp_path / "good.npz")
+    bad = tmp_path / "bad.npz"
+    _rewrite_header(good, bad, edit)
+    with pytest.raises(ArtifactMismatchError, match=match):
+        RBPModel.load(bad)
+
+
+def test_loading_a_non_artifact_is_refused(tmp_path: Path):
+    junk = tmp_path / "junk.npz"
+    with zipfile.ZipFile(junk, "w") as zf:
+        zf.writestr("x.txt", "hello")
+    with pytest.raises(ArtifactMismatchError):
+        RBPModel.load(junk)
+
+
+# ---------------------------------------------------------------- prediction
+def test_predict_seen_store_new_store_and_zero_facings(fitted):
+    seen = fitted.predict("P0001", "S0002", [0, 1, 2, 6])
+    assert seen.store_seen and seen.mean[0] == 0.0 and seen.p_zero[0] == 1.0
+    assert np.all(np.diff(seen.mean) > 0) and np.all(seen.sd[1:] > 0)
+    assert np.all(seen.quantiles[:, 0] <= seen.quantiles[:, -1])
+    new = fitted.predict("P0001", "S9999", [1, 2], cluster="C1")
+    assert not new.store_seen and new.cluster == "C1"
+    with pytest.raises(InvalidParameterError, match="pass cluster="):
+        fitted.predict("P0001", "S9999", 1)
+    with pytest.raises(InvalidParameterError, match="product_id must be a product"):
+        fitted.predict("P9999", "S0002", 1)
+    with pytest.raises(InvalidParameterError, match="facings must be finite numbers >= 0"):
+        fitted.predict("P0001", "S0002", -1)
+
+
+def test_new_store_is_wider_than_a_seen_store(fitted):
+    seen = fitted.predict("P0002", "S0001", [3])
+    label = fitted.store_clusters_["S0001"]
+    new = fitted.predict("P0002", "S-NEW", [3], cluster=label)
+    # A new store adds the spread of store coefficients around the cluster's.
+    assert new.sd[0] > 0.9 * seen.sd[0]
+
+
+def test_predictive_mean_and_sd_match_their_draws(fitted):
+    pred = fitted.predict("P0003", "S0004", [2])
+    draws = pred.draws[0]
+    se = draws.std() / np.sqrt(draws.size)
+    assert abs(draws.mean() - pred.mean[0]) < 4 * se
+    assert draws.std() == pytest.approx(pred.sd[0], rel=0.15)
+    assert np.mean(draws == 0) == pytest.approx(pred.p_zero[0], abs=0.06)
+
+
+def test_predict_frame_matches_predict(fitted):
+    frame = pd.DataFrame(
+        {"product_id": ["P0001", "P0001", "P0004"], "store_id": ["S0002", "S0002", "S0005"]}
+    ).assign(facings=[1.0, 3.0, 2.0])
+    out = fitted.predict_frame(frame)
+    single = fitted.predict("P0001", "S0002", [1.0, 3.0])
+    np.testing.assert_allclose(out["mean"].to_numpy()[:2], single.mean)
+    assert {"mean", "sd", "p_zero", "q05", "q50", "q95", "store_seen"} <= set(out.columns)
+    assert list(out["facings"]) == [1.0, 3.0, 2.0]
+    assert out["store_seen"].all()
+
+
+# ---------------------------------------------------------------- PEPF
+def test_pepf_formula_and_validation():
+    np.testing.assert_allclose(pepf([1.0, 2.0], [0.5, 1.0], lam=2.0), [0.0, 0.0])
+    with pytest.raises(InvalidParameterError, match="lam must be >= 0"):
+        pepf([1.0], [0.1], lam=-1.0)
+    with pytest.raises(InvalidParameterError, match="sd must be >= 0"):
+        pepf([1.0], [-0.1])
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(0, 100), min_size=1, max_size=20),
+    st.floats(0, 10),
+    st.floats(0, 5),
+)
+def test_pepf_never_exceeds_mean_and_falls_with_lambda(means, sd, lam):
+    m = np.asarray(means)
+    s = np.full_like(m, sd)
+    assert np.all(pepf(m, s, lam=lam) <= m)
+    assert np.all(pepf(m, s, lam=lam + 1) <= pepf(m, s, lam=lam))
+
+
+def test_rank_candidates_orders_by_pepf(fitted):
+    cands = [("P0000", 2), ("P0001", 2), ("P0002", 2), ("P0003", 1), ("P0004", 4)]
+    ranked = rank_candidates(fitted, "S0003", cands, lam=1.0)
+    assert list(ranked["rank"]) == [1, 2, 3, 4, 5]
+    assert np.all(np.diff(ranked["pepf"].to_numpy()) <= 0)
+    np.testing.assert_allclose(ranked["pepf"], ranked["mean"] - ranked["sd"])
+    by_mean = rank_candidates(fitted, "S0003", cands, lam=0.0)
+    assert np.all(np.diff(by_mean["mean"].to_numpy()) <= 0)
+
+
+# ---------------------------------------------------------------- features and diagnostics
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["log2", "linear", "sqrt"]), st.floats(0, 50), st.floats(0.01, 50))
+def test_facing_feature_is_increasing_with_x1_equal_1(kind, q, dq):
+    assert facing_feature(1.0, kind) == pytest.approx(1.0)
+    assert facing_feature(0.0, kind) == 0.0
+    assert facing_feature(q + dq, kind) > facing_feature(q, kind)
+
+
+def test_rhat_and_ess_on_known_chains():
+    rng = np.random.default_rng(0)
+    iid = rng.normal(size=(4, 1000, 3))
+    assert np.all(np.abs(rhat(iid) - 1) < 0.01)
+    assert np.all(np.abs(ess_bulk(iid) / 4000 - 1) < 0.15)
+    stuck = iid.copy()
+    stuck[0] += 3.0
+    assert rhat(stuck)[0] > 1.3
+    ar = np.zeros((2, 2000, 1))
+    for t in range(1, 2000):  # AR(1), phi = 0.9: ESS ~ n (1 - phi) / (1 + phi)
+        ar[:, t] = 0.9 * ar[:, t - 1] + rng.normal(size=(2, 1))
+    assert 100 < ess_bulk(ar)[0] < 400
+
+
+# ---------------------------------------------------------------- CLI
+def test_fit_command_on_a_tiny_chain(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from shelfwise.cli.fit import fit_cmd
+    from shelfwise.data.synthetic import ChainConfig, generate_chain
+    from shelfwise.storage import Repository, sqlite_url
+    from shelfwise.storage.ingest import ingest_files
+
+    chain = generate_chain(
+        ChainConfig(n_stores=4, n_products=6, displays_per_store=1, weeks=6), random_state=0
+    )
+    written = chain.write(tmp_path / "data", fmt="csv")
+    url = sqlite_url(tmp_path / "x.db")
+    ingest_files(Repository.from_url(url), [p for p in written if "edgerec3d" not in p.name])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "store_id,cluster\n"
+        + "".join(f"{s.store_id},K{i % 2}\n" for i, s in enumerate(chain.stores))
+    )
+    app = typer.Typer()
+    app.command("fit")(fit_cmd)
+    app.command("other")(lambda: None)  # a second command keeps "fit" a sub-command
+    out = tmp_path / "model" / "rbp.npz"
+    args = ["fit", "--database-url", url, "--clusters", str(labels), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--draws", "100", "--tune", "100", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "R-hat max" in result.output and "Saved the model" in result.output
+    model = RBPModel.load(out)
+    assert set(model.cluster_labels_) == {"K0", "K1"}
+    figures = sorted((tmp_path / "model" / "rbp-figures").glob("*.png"))
+    assert len(figures) == 4
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("store,k\nS01,1\n")
+    bad = CliRunner().invoke(app, ["fit", "--database-url", url, "--clusters", str(wrong)])
+    assert bad.exit_code == 1 and bad.exception is not None
+    assert "must have columns store_id and cluster" in bad.output
