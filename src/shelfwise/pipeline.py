@@ -6,16 +6,29 @@ and writes its artefacts into a folder; the CLI only adds progress bars and prin
 
 from __future__ import annotations
 
+import csv
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from shelfwise.perception.sales import SalesTable, sales_from_visits
-from shelfwise.spatial.clustering import StoreClustering
+from shelfwise.data.synthetic import (
+    EDGEREC3D_FOLDER,
+    ChainConfig,
+    SyntheticChain,
+    generate_chain,
+)
+from shelfwise.demand import ConvergenceWarning, RBPModel, rank_candidates
+from shelfwise.demand.figures import pepf_figure, posterior_predictive_figure
+from shelfwise.exceptions import InvalidParameterError
+from shelfwise.perception.sales import ESTIMATED_FLAGS, SalesTable, sales_from_visits
+from shelfwise.spatial.clustering import StoreClustering, adjusted_rand
 from shelfwise.spatial.figures import cluster_map_figure, k_curve_figure
-from shelfwise.storage import Repository
+from shelfwise.storage import Repository, sqlite_url
+from shelfwise.storage.ingest import IngestReport, ingest_files
 
 #: File names written by :func:`cluster_stores`.
 LABELS_FILE = "store_clusters.csv"
@@ -82,3 +95,177 @@ def cluster_stores(
         )
         written.append(out / MAP_FIGURE)
     return ClusterRun(model=model, sales=sales, written=tuple(written))
+
+
+# ---------------------------------------------------------------------------- payoff model
+def observations_from_visits(visits: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Payoff observations (store_id, product_id, facings, rate) from a visit frame.
+
+    Uses :func:`shelfwise.perception.sales.sales_from_visits` (Eq. 4, with its default
+    treatment of negative differences: flagged and read as 0 sold) and keeps the intervals with
+    an estimate and at least one facing in place.
+
+    Returns
+    -------
+    (pandas.DataFrame, int)
+        The observations and the number of estimated intervals left out for having no facings.
+    """
+    table = sales_from_visits(visits).frame
+    estimated = (
+        table["flag"].isin([f.value for f in ESTIMATED_FLAGS]) & table["rate_per_day"].notna()
+    )
+    sales = table[estimated]
+    usable = sales["facings"].fillna(0) >= 1
+    obs = pd.DataFrame(
+        {
+            "store_id": sales.loc[usable, "store_id"].astype(str),
+            "product_id": sales.loc[usable, "product_id"].astype(str),
+            "facings": sales.loc[usable, "facings"].astype(float),
+            "rate": sales.loc[usable, "rate_per_day"].astype(float),
+        }
+    ).reset_index(drop=True)
+    return obs, int((~usable).sum())
+
+
+def read_clusters(path: Path) -> dict[str, str]:
+    """Read a ``store_id,cluster`` CSV (as ``shelfwise cluster`` writes it)."""
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not {"store_id", "cluster"} <= set(reader.fieldnames):
+            raise InvalidParameterError(
+                f"{path} must have columns store_id and cluster; got {reader.fieldnames}"
+            )
+        return {row["store_id"]: row["cluster"] for row in reader}
+
+
+@dataclass(frozen=True)
+class FitRun:
+    """What :func:`fit_payoffs` produced."""
+
+    model: RBPModel
+    observations: pd.DataFrame
+    no_facings: int
+    warnings: tuple[str, ...]
+    written: tuple[Path, ...]
+
+
+def payoff_figures(model: RBPModel, obs: pd.DataFrame, folder: Path, *, lam: float) -> list[Path]:
+    """Posterior predictive figures for the three best-observed (product, store) pairs and the
+    PEPF ranking (2 facings each) at the best-observed store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    counts = obs.groupby(["product_id", "store_id"]).size().sort_values(ascending=False)
+    for product, store in list(counts.index[:3]):
+        fig = posterior_predictive_figure(model, str(product), str(store), observations=obs)
+        path = folder / f"rbp_predictive_{product}_{store}.png"
+        fig.savefig(path, dpi=110)
+        written.append(path)
+    store = str(obs["store_id"].value_counts().index[0])
+    ranking = rank_candidates(model, store, [(p, 2.0) for p in model.product_ids_], lam=lam)
+    fig = pepf_figure(ranking.head(15), lam=lam, title=f"PEPF at {store}, 2 facings each")
+    path = folder / f"rbp_pepf_{store}.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+    return written
+
+
+def fit_payoffs(
+    repo: Repository,
+    model: RBPModel,
+    out: Path,
+    *,
+    clusters: dict[str, str] | None = None,
+    figures: Path | None = None,
+    lam: float = 1.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> FitRun:
+    """Fit the RBP model on the stored visits; save it to ``out`` and write its figures.
+
+    ``clusters`` maps store_id to cluster (default: one cluster). Convergence warnings are
+    collected (and returned) rather than printed.
+    """
+    obs, no_facings = observations_from_visits(repo.visits_frame())
+    if obs.empty:
+        raise InvalidParameterError(
+            "the database has no visit intervals with sales and facings to fit on; "
+            "ingest visits first (shelfwise ingest)"
+        )
+    labels = clusters or {s: "all" for s in sorted(set(obs["store_id"]))}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(obs, labels, on_progress=on_progress)
+    messages = tuple(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
+    written = [model.save(out)]
+    written += payoff_figures(model, obs, figures or out.parent / "rbp-figures", lam=lam)
+    return FitRun(model, obs, no_facings, messages, tuple(written))
+
+
+# ---------------------------------------------------------------------------- the demo
+@dataclass(frozen=True)
+class DemoRun:
+    """Everything the demo produced, for printing and for tests."""
+
+    chain: SyntheticChain
+    repo: Repository
+    ingest: IngestReport
+    clusters: ClusterRun
+    cluster_ari: float
+    """Adjusted Rand index of the found store clusters against the chain's true clusters."""
+    fit: FitRun
+    seconds: dict[str, float]
+    """Wall time per stage."""
+
+
+def run_demo(
+    out: Path,
+    *,
+    config: ChainConfig | None = None,
+    random_state: int = 0,
+    draws: int = 500,
+    tune: int = 500,
+    progress: Progress = _quiet,
+    on_sampling: Callable[[int, int], None] | None = None,
+) -> DemoRun:
+    """Synthesise the bundled chain, ingest it into a fresh SQLite database, cluster the
+    stores and fit the payoff model on the clusters; artefacts go under ``out``.
+
+    ``out`` receives ``data/`` (CSV files), ``shelfwise.db``, ``clusters/`` and
+    ``rbp-model.npz`` with ``rbp-figures/``. The database file is replaced if it exists.
+    """
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    db_path = out / "shelfwise.db"
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ):
+        stale.unlink(missing_ok=True)
+    progress("Synthesising the chain")
+    chain = generate_chain(config or ChainConfig(), random_state=random_state)
+    written = chain.write(out / "data", fmt="csv")
+    seconds["synthesise"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("Ingesting into SQLite")
+    repo = Repository.from_url(sqlite_url(db_path))
+    # The EdgeRec3D-layout export repeats the same visits in the published layout; one display's
+    # visits may come in one layout only, so the demo stores shelfwise's own.
+    own = [p for p in written if p.parent.name != EDGEREC3D_FOLDER]
+    report = ingest_files(repo, own)
+    seconds["ingest"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("Clustering stores")
+    clusters = cluster_stores(repo, out / "clusters", random_state=random_state)
+    ari = adjusted_rand(clusters.model.labels_, chain.true_cluster)
+    seconds["cluster"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("Fitting the payoff model")
+    model = RBPModel(draws=draws, tune=tune, random_state=random_state)
+    labels = {s: str(c) for s, c in clusters.model.labels_.items()}
+    fit = fit_payoffs(repo, model, out / "rbp-model.npz", clusters=labels, on_progress=on_sampling)
+    seconds["fit"] = time.perf_counter() - t0
+    return DemoRun(chain, repo, report, clusters, ari, fit, seconds)

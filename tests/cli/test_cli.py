@@ -62,17 +62,30 @@ def test_synth_then_ingest_then_demo(tmp_path: Path) -> None:
     ingest = runner.invoke(app, ["ingest", str(out), "--database-url", url])
     assert ingest.exit_code == 0, ingest.output
     assert Repository.from_url(url).counts().stores == 6
-    demo = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), *small])
+    demo = runner.invoke(
+        app, ["demo", "--out", str(tmp_path / "demo"), *small, "--draws", "60", "--tune", "60"]
+    )
     assert demo.exit_code == 0, demo.output
-    assert (tmp_path / "demo" / "shelfwise.db").is_file()
+    folder = tmp_path / "demo"
+    assert (folder / "shelfwise.db").is_file()
+    assert (folder / "clusters" / "store_clusters.csv").is_file()
+    assert (folder / "rbp-model.npz").is_file()
+    assert list((folder / "rbp-figures").glob("rbp_pepf_*.png"))
+    assert "Store clusters: K =" in demo.output
+    assert "Stage times: synthesise" in demo.output
     assert "visit_items" in demo.output
 
 
 def _demo_db(tmp_path: Path) -> str:
+    """A small chain synthesised and ingested (what the demo does first), without the fit."""
     small = ["--stores", "4", "--products", "20", "--weeks", "2"]
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), *small])
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["synth", "--out", str(data), *small])
     assert result.exit_code == 0, result.output
-    return sqlite_url(tmp_path / "demo" / "shelfwise.db")
+    url = sqlite_url(tmp_path / "chain.db")
+    result = runner.invoke(app, ["ingest", str(data), "-d", url])
+    assert result.exit_code == 0, result.output
+    return url
 
 
 def test_planogram_commands_end_to_end(tmp_path: Path) -> None:

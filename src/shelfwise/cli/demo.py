@@ -8,61 +8,80 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shelfwise.cli._common import console, print_ingest_report, progress_bar, run_or_exit
-from shelfwise.cli.synth import DEFAULT, build_chain
-from shelfwise.storage import Repository, sqlite_url
-from shelfwise.storage.ingest import ingest_files
+from shelfwise.cli._common import (
+    console,
+    err_console,
+    print_ingest_report,
+    progress_bar,
+    run_or_exit,
+)
+from shelfwise.cli.fit import _print_diagnostics
+from shelfwise.cli.synth import DEFAULT
+from shelfwise.data.synthetic import ChainConfig
+from shelfwise.pipeline import DemoRun, run_demo
 
 
 def demo_cmd(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder (data, database).")
+        Path, typer.Option("--out", "-o", help="Output folder (data, database, figures, model).")
     ] = Path("demo-output"),
     stores: Annotated[int, typer.Option(help="Number of stores.")] = DEFAULT.n_stores,
     products: Annotated[int, typer.Option(help="Number of products.")] = DEFAULT.n_products,
     weeks: Annotated[int, typer.Option(help="Weeks of visits to simulate.")] = DEFAULT.weeks,
+    draws: Annotated[int, typer.Option(help="Posterior draws per chain for the fit.")] = 500,
+    tune: Annotated[int, typer.Option(help="Warm-up iterations per chain for the fit.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Synthesise the default chain, ingest it into a fresh SQLite database, and summarise."""
-    data_dir = out / "data"
-    db_path = out / "shelfwise.db"
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (
-        db_path,
-        db_path.with_name(db_path.name + "-wal"),
-        db_path.with_name(db_path.name + "-shm"),
-    ):
-        stale.unlink(missing_ok=True)
-
+    """Synthesise the bundled chain, ingest it, cluster the stores and fit the payoff model."""
+    config = run_or_exit(
+        lambda: ChainConfig(n_stores=stores, n_products=products, weeks=weeks), stores=False
+    )
     with progress_bar() as bar:
-        task = bar.add_task("Synthesising the chain", total=3)
-        chain = run_or_exit(
-            lambda: build_chain(
-                stores=stores,
-                products=products,
-                displays_per_store=DEFAULT.displays_per_store,
-                weeks=weeks,
-                metros=",".join(DEFAULT.metros),
-                seed=seed,
+        stage = bar.add_task("Demo", total=4)
+        sampling = bar.add_task("Sampling products", total=None, visible=False)
+
+        def step(message: str) -> None:
+            done = {"Ingesting": 1, "Clustering": 2, "Fitting": 3}
+            completed = next((v for k, v in done.items() if message.startswith(k)), 0)
+            bar.update(stage, completed=completed, description=message)
+
+        def sampled(done: int, total: int) -> None:
+            bar.update(sampling, completed=done, total=total, visible=True)
+
+        run: DemoRun = run_or_exit(
+            lambda: run_demo(
+                out,
+                config=config,
+                random_state=seed,
+                draws=draws,
+                tune=tune,
+                progress=step,
+                on_sampling=sampled,
             )
         )
-        bar.update(task, advance=1, description="Writing CSV files")
-        written = run_or_exit(lambda: chain.write(data_dir, fmt="csv"))
-        bar.update(task, advance=1, description="Ingesting into SQLite")
-        repo = run_or_exit(lambda: Repository.from_url(sqlite_url(db_path)))
-        # The EdgeRec3D-layout export holds the same visits again in the published layout; the
-        # demo stores shelfwise's own layout only (`shelfwise ingest` accepts either).
-        own = [p for p in written if not p.name.startswith("edgerec3d")]
-        report = run_or_exit(lambda: ingest_files(repo, own))
-        bar.update(task, advance=1, description="Done")
+        bar.update(stage, completed=4, description="Done")
 
-    print_ingest_report(report)
-    counts = repo.counts()
-    table = Table(title=f"Database {db_path}")
+    print_ingest_report(run.ingest)
+    counts = run.repo.counts()
+    table = Table(title=f"Database {out / 'shelfwise.db'}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, value in vars(counts).items():
         table.add_row(name, f"{value:,}")
     console.print(table)
-    console.print(chain.summary())
-    console.print(f"Files in {data_dir}/, database at {db_path}.")
+    console.print(run.chain.summary())
+    model = run.clusters.model
+    sizes = " / ".join(str(int(n)) for n in model.cluster_sizes().tolist())
+    console.print(
+        f"Store clusters: K = {model.k_} ({sizes} stores); adjusted Rand index against the "
+        f"chain's true clusters {run.cluster_ari:.2f}."
+    )
+    for message in run.fit.warnings:
+        err_console.print(f"[bold yellow]Warning:[/] {message}", highlight=False)
+    _print_diagnostics(run.fit.model)
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
+    console.print(f"Stage times: {stages}.")
+    console.print(
+        f"Outputs in {out}/: data/ (CSV), shelfwise.db, clusters/ (labels, K curve, map), "
+        "rbp-model.npz and rbp-figures/."
+    )
