@@ -106,5 +106,6 @@ def fit_cmd(
     for message in run.warnings:
         err_console.print(f"[bold yellow]Warning:[/] {message}", highlight=False)
     _print_diagnostics(run.model)
-    for path in run.written:
+    console.print(f"Saved the model to {run.written[0]}")
+    for path in run.written[1:]:
         console.print(f"Wrote {path}")
