@@ -326,3 +326,81 @@ class Tract:
             require_text(key, "feature name", where)
             require_number(value, f"feature {key!r}", where)
         object.__setattr__(self, "features", MappingProxyType(dict(self.features)))
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendedItem:
+    """One product of a display's recommendation: its facings and how the policy scored it.
+
+    ``action`` is ``"keep"`` (on the display, facings unchanged), ``"decay"`` (facings cut),
+    ``"add"`` (brought in), ``"raise"`` (more facings) or ``"drop"`` (recommended 0 facings; kept
+    so the merchandiser sees what goes).
+    """
+
+    product_id: str
+    facings: int
+    previous_facings: int
+    action: str
+    expected_payoff: float | None = None
+    pepf: float | None = None
+
+    def __post_init__(self) -> None:
+        require_text(self.product_id, "product_id", " for a recommended item")
+        where = f" for recommended product {self.product_id}"
+        require_int(self.facings, "facings", where, ge=0)
+        require_int(self.previous_facings, "previous_facings", where, ge=0)
+        if self.action not in RECOMMENDATION_ACTIONS:
+            raise InvalidParameterError(
+                f"action must be one of {RECOMMENDATION_ACTIONS}{where}; got {self.action!r}"
+            )
+        optional_number(self.expected_payoff, "expected_payoff", where)
+        optional_number(self.pepf, "pepf", where)
+
+
+RECOMMENDATION_ACTIONS: tuple[str, ...] = ("keep", "decay", "add", "raise", "drop")
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayRecommendation:
+    """What a merchandiser receives for one display: products, facings and a valid layout.
+
+    ``planogram`` is the laid-out recommendation (``None`` when the display's products have no
+    dimensions, e.g. logs in EdgeRec3D's layout); ``layout_note`` says why there is none or what
+    the layout step changed.
+    """
+
+    display_id: str
+    store_id: str
+    items: tuple[RecommendedItem, ...]
+    planogram: Planogram | None = None
+    layout_note: str = ""
+
+    def __post_init__(self) -> None:
+        require_text(self.display_id, "display_id", " for a recommendation")
+        require_text(self.store_id, "store_id", f" for the recommendation of {self.display_id}")
+        seen: set[str] = set()
+        for item in self.items:
+            if item.product_id in seen:
+                raise InvalidParameterError(
+                    f"product {item.product_id!r} appears twice in the recommendation for "
+                    f"display {self.display_id}"
+                )
+            seen.add(item.product_id)
+
+    def facings(self) -> Mapping[str, int]:
+        """Recommended facings per product (products recommended 0 left out)."""
+        return MappingProxyType({i.product_id: i.facings for i in self.items if i.facings > 0})
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationRun:
+    """One ``shelfwise recommend`` run: which policy, with which settings, when."""
+
+    policy: str
+    created_at: datetime
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    recommendations: tuple[DisplayRecommendation, ...] = ()
+
+    def __post_init__(self) -> None:
+        require_text(self.policy, "policy", " for a recommendation run")
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))

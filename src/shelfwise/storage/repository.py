@@ -7,6 +7,7 @@ All writes are idempotent by natural key and happen in one transaction per call.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,18 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
-from shelfwise.domain import Display, DisplayVisit, Planogram, Product, Store, Tract
+from shelfwise.domain import (
+    Display,
+    DisplayVisit,
+    Planogram,
+    Position,
+    Product,
+    RecommendationRun,
+    Store,
+    Tract,
+)
 from shelfwise.exceptions import NotFoundError, StorageError
 from shelfwise.storage import frames, schema
 from shelfwise.storage.bulk import WriteCounts, write_frame
@@ -332,3 +342,141 @@ class Repository:
         for col in ("facings", "prev_facings"):
             frame[col] = frame[col].astype("Int64")
         return frame
+
+    # ------------------------------------------------------------------ recommendations
+    def add_recommendation_run(self, run: RecommendationRun) -> int:
+        """Store a recommendation run with every display's items and layout, all or nothing.
+
+        Every display, store and product it names must be stored already (foreign keys); a
+        failure stores nothing. Returns the new ``run_id``.
+        """
+        known_displays = {d.display_id: d.store_id for d in self.list_displays()}
+        for rec in run.recommendations:
+            if rec.display_id not in known_displays:
+                raise NotFoundError(
+                    f"display_id {rec.display_id!r} of the recommendation is not stored"
+                )
+            if known_displays[rec.display_id] != rec.store_id:
+                raise StorageError(
+                    f"recommendation for display {rec.display_id!r} names store "
+                    f"{rec.store_id!r}; the display is stored at {known_displays[rec.display_id]!r}"
+                )
+        item_rows = [
+            {
+                "display_id": rec.display_id,
+                "product_id": it.product_id,
+                "store_id": rec.store_id,
+                "facings": it.facings,
+                "previous_facings": it.previous_facings,
+                "action": it.action,
+                "expected_payoff": it.expected_payoff,
+                "pepf": it.pepf,
+                "layout_note": rec.layout_note[: schema.TEXT],
+            }
+            for rec in run.recommendations
+            for it in rec.items
+        ]
+        position_rows = [
+            {
+                "display_id": rec.display_id,
+                "position_no": n,
+                "shelf_index": pos.shelf_index,
+                "x_cm": pos.x_cm,
+                "product_id": pos.product_id,
+                "facings_wide": pos.facings_wide,
+                "facings_high": pos.facings_high,
+                "facings_deep": pos.facings_deep,
+            }
+            for rec in run.recommendations
+            if rec.planogram is not None
+            for n, pos in enumerate(rec.planogram.positions)
+        ]
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(schema.recommendation_runs).values(
+                    policy=run.policy,
+                    created_at=run.created_at,
+                    parameters=json.dumps(dict(run.parameters), sort_keys=True),
+                )
+            )
+            key = result.inserted_primary_key
+            if key is None or key[0] is None:  # pragma: no cover - every backend returns it
+                raise StorageError("the database did not return the new recommendation run_id")
+            run_id = int(key[0])
+            if item_rows:
+                conn.execute(
+                    insert(schema.recommendations), [{"run_id": run_id, **r} for r in item_rows]
+                )
+            if position_rows:
+                conn.execute(
+                    insert(schema.recommended_positions),
+                    [{"run_id": run_id, **r} for r in position_rows],
+                )
+        return run_id
+
+    def recommendation_runs(self) -> pd.DataFrame:
+        """Stored recommendation runs, newest last: run_id, policy, created_at, parameters."""
+        t = schema.recommendation_runs
+        with self.engine.connect() as conn:
+            result = conn.execute(select(t).order_by(t.c.run_id))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def recommendations_frame(self, run_id: int | None = None) -> pd.DataFrame:
+        """Items of one run (default: the newest), one row per display and product.
+
+        Columns: run_id, display_id, product_id, store_id, facings, previous_facings, action,
+        expected_payoff, pepf, layout_note. Raises :class:`NotFoundError` when there is no run.
+        """
+        run_id = self._run_id(run_id)
+        t = schema.recommendations
+        query = select(t).where(t.c.run_id == run_id).order_by(t.c.display_id, t.c.product_id)
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def recommended_planogram(self, display_id: str, run_id: int | None = None) -> Planogram:
+        """The laid-out recommendation of a display in a run (default: the newest run).
+
+        The planogram's ``version`` is the run id and its provenance ``recommendation:<run_id>``.
+        Raises :class:`NotFoundError` when the run has no layout for the display.
+        """
+        run_id = self._run_id(run_id)
+        t = schema.recommended_positions
+        query = (
+            select(t)
+            .where(t.c.run_id == run_id, t.c.display_id == display_id)
+            .order_by(t.c.position_no)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).fetchall()
+        if not rows:
+            raise NotFoundError(
+                f"recommendation run {run_id} has no layout for display_id {display_id!r}"
+            )
+        positions = tuple(
+            Position(
+                shelf_index=int(r.shelf_index),
+                x_cm=float(r.x_cm),
+                product_id=str(r.product_id),
+                facings_wide=int(r.facings_wide),
+                facings_high=int(r.facings_high),
+                facings_deep=int(r.facings_deep),
+            )
+            for r in rows
+        )
+        return Planogram(display_id, run_id, positions, provenance=f"recommendation:{run_id}")
+
+    def _run_id(self, run_id: int | None) -> int:
+        t = schema.recommendation_runs
+        with self.engine.connect() as conn:
+            if run_id is None:
+                newest = conn.execute(select(func.max(t.c.run_id))).scalar_one()
+                if newest is None:
+                    raise NotFoundError(
+                        "no recommendation run is stored; run `shelfwise recommend` first"
+                    )
+                return int(newest)
+            found = conn.execute(select(t.c.run_id).where(t.c.run_id == run_id)).scalar()
+        if found is None:
+            raise NotFoundError(f"run_id {run_id} is not a stored recommendation run")
+        return int(run_id)

@@ -164,6 +164,44 @@ ingest_runs = Table(
     Column("ingested_at", DateTime, nullable=False),
 )
 
+recommendation_runs = Table(
+    "recommendation_runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("policy", String(KEY), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("parameters", String(4096), nullable=False),
+)
+
+recommendations = Table(
+    "recommendations",
+    metadata,
+    Column("run_id", Integer, ForeignKey("recommendation_runs.run_id"), primary_key=True),
+    Column("display_id", String(KEY), ForeignKey("displays.display_id"), primary_key=True),
+    Column("product_id", String(KEY), ForeignKey("products.product_id"), primary_key=True),
+    Column("store_id", String(KEY), ForeignKey("stores.store_id"), nullable=False),
+    Column("facings", Integer, nullable=False),
+    Column("previous_facings", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("expected_payoff", Float, nullable=True),
+    Column("pepf", Float, nullable=True),
+    Column("layout_note", String(TEXT), nullable=False),
+)
+
+recommended_positions = Table(
+    "recommended_positions",
+    metadata,
+    Column("run_id", Integer, ForeignKey("recommendation_runs.run_id"), primary_key=True),
+    Column("display_id", String(KEY), ForeignKey("displays.display_id"), primary_key=True),
+    Column("position_no", Integer, primary_key=True),
+    Column("shelf_index", Integer, nullable=False),
+    Column("x_cm", Float, nullable=False),
+    Column("product_id", String(KEY), ForeignKey("products.product_id"), nullable=False),
+    Column("facings_wide", Integer, nullable=False),
+    Column("facings_high", Integer, nullable=False),
+    Column("facings_deep", Integer, nullable=False),
+)
+
 #: Tables in insertion order (parents before children).
 TABLES_IN_ORDER: tuple[Table, ...] = (
     stores,
@@ -177,4 +215,7 @@ TABLES_IN_ORDER: tuple[Table, ...] = (
     visits,
     visit_items,
     ingest_runs,
+    recommendation_runs,
+    recommendations,
+    recommended_positions,
 )
