@@ -74,10 +74,10 @@ def test_run_round_trips(engine: Engine) -> None:
 
 def test_failed_run_stores_nothing(engine: Engine) -> None:
     repo = _repo(engine)
-    with pytest.raises(Exception, match="P9|foreign|FOREIGN"):
+    with pytest.raises(NotFoundError, match=r"product_id 'P9'.*display 'D1'"):
         repo.add_recommendation_run(_run(product="P9"))
     assert repo.recommendation_runs().empty
-    with pytest.raises(StorageError, match="display D1|'D1'.*S2|S2"):
+    with pytest.raises(StorageError, match=r"display 'D1' names store 'S2'.*stored at 'S1'"):
         repo.add_recommendation_run(_run(store="S2"))
     assert repo.recommendation_runs().empty
 

@@ -1,6 +1,6 @@
-"""Evaluation: replay evaluation of policies on logs, difference-in-differences with
-permutation tests, compliance, figures. (Ground-truth evaluation of policies on the synthetic
-chain comes with the assortment work.)
+"""Evaluation: replay evaluation of policies on logs, ground-truth evaluation against the
+oracle on the synthetic chain, difference-in-differences with permutation tests, simulated
+field experiments, compliance, figures.
 """
 
 from shelfwise.evaluation.compliance import jaccard
@@ -10,7 +10,22 @@ from shelfwise.evaluation.did import (
     read_panel,
     unit_changes,
 )
-from shelfwise.evaluation.figures import did_trend_figure
+from shelfwise.evaluation.experiment import (
+    ExperimentAnalysis,
+    FieldExperiment,
+    analyse_experiment,
+    simulate_field_experiment,
+)
+from shelfwise.evaluation.figures import did_trend_figure, oracle_share_figure
+from shelfwise.evaluation.groundtruth import (
+    DemandTruth,
+    GroundTruthResult,
+    display_problems,
+    eligible_products,
+    evaluate_on_truth,
+    oracle,
+    truth_table,
+)
 from shelfwise.evaluation.replay import (
     ReplayPolicy,
     ReplayResult,
@@ -23,16 +38,28 @@ from shelfwise.evaluation.replay import (
 
 __all__ = [
     "DIDResult",
+    "DemandTruth",
+    "ExperimentAnalysis",
+    "FieldExperiment",
+    "GroundTruthResult",
     "ReplayPolicy",
     "ReplayResult",
     "SlotContext",
     "SlotEvent",
+    "analyse_experiment",
     "did_trend_figure",
     "difference_in_differences",
+    "display_problems",
+    "eligible_products",
+    "evaluate_on_truth",
     "events_from_log",
     "jaccard",
+    "oracle",
+    "oracle_share_figure",
     "read_panel",
     "replay",
     "replay_table",
+    "simulate_field_experiment",
+    "truth_table",
     "unit_changes",
 ]

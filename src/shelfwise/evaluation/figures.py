@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from matplotlib.figure import Figure
 
 from shelfwise.evaluation.did import DIDResult
 from shelfwise.exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from shelfwise.evaluation.groundtruth import GroundTruthResult
 
 
 def did_trend_figure(
@@ -71,4 +76,35 @@ def did_trend_figure(
         or f"DID {result.estimate:+.2f} ({result.estimate_pct:+.1%}), p = {result.p_value:.3f}",
         fontsize=11,
     )
+    return fig
+
+
+def oracle_share_figure(result: GroundTruthResult, *, title: str | None = None) -> Figure:
+    """Share of the oracle's true sales per policy over successive recommendation rounds.
+
+    Round 0 is today's state (current practice), the same for every policy; the dashed line
+    at 1 is the oracle (the exact best facings under the true demand).
+
+    Parameters
+    ----------
+    result : GroundTruthResult
+        From :func:`~shelfwise.evaluation.groundtruth.evaluate_on_truth`.
+    title : str, optional
+        Figure title.
+    """
+    frame = result.frame
+    sums = frame.groupby(["policy", "round"], sort=False)[["true_sales", "oracle_sales"]].sum()
+    share = (sums["true_sales"] / sums["oracle_sales"]).unstack("policy")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for name in share.columns:
+        ax.plot(share.index, share[name], marker="o", ms=4, lw=1.6, label=str(name))
+    ax.axhline(1.0, color="0.3", ls="--", lw=1, label="oracle")
+    ax.set_xticks(list(share.index))
+    ax.set_xticklabels(["current" if r == 0 else str(r) for r in share.index])
+    ax.set_xlabel("recommendation round")
+    ax.set_ylabel("share of oracle true sales")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", frameon=False)
+    ax.set_title(title or "True expected sales as a share of the oracle", fontsize=11)
     return fig

@@ -351,7 +351,17 @@ class Repository:
         failure stores nothing. Returns the new ``run_id``.
         """
         known_displays = {d.display_id: d.store_id for d in self.list_displays()}
+        known_products = {p.product_id for p in self.list_products()}
         for rec in run.recommendations:
+            named = [it.product_id for it in rec.items]
+            if rec.planogram is not None:
+                named += [pos.product_id for pos in rec.planogram.positions]
+            unknown = sorted(set(named) - known_products)
+            if unknown:
+                raise NotFoundError(
+                    f"product_id {unknown[0]!r} in the recommendation for display "
+                    f"{rec.display_id!r} is not stored"
+                )
             if rec.display_id not in known_displays:
                 raise NotFoundError(
                     f"display_id {rec.display_id!r} of the recommendation is not stored"

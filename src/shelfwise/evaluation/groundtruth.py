@@ -1,0 +1,626 @@
+"""Ground-truth evaluation of assortment policies on a chain whose true demand is known.
+
+On the synthetic chain the true expected daily sales of every product at every facing count
+are known (:meth:`ChainTruth.expected_sales_table`), so a policy's recommendation can be scored
+exactly instead of by replay. Each policy is run display by display for a few successive
+rounds (round ``r``'s recommendation becomes the state of round ``r + 1``), and the true
+expected daily sales of each round's state are compared with the *oracle*: the exact best
+facings per display under the true demand, found by the dynamic-programming knapsack
+:func:`~shelfwise.assortment.search.best_facings` over every product that physically fits the
+display. Round 0 is the display's state today (current practice).
+
+The oracle is an upper bound for every policy that only recommends products that fit the
+display. It relaxes the packing of facings onto individual shelves (width and load), as the
+policies do: the facings budget is the display's ``max_slots`` (EdgeRec3D's M_j).
+
+Candidates from :func:`~shelfwise.assortment.candidates.generate_candidates` are pruned there
+only by height (no taller than the tallest seed product or the display's largest shelf
+clearance); it knows neither shelf depth nor width nor the age rule, nor that all sizes must
+fit on the *same* shelf. :func:`display_problems` therefore keeps only candidates that
+:func:`eligible_products` accepts, so a policy cannot beat the oracle by recommending a
+product that could never stand on the display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from shelfwise.assortment.candidates import CooccurrenceGraph, generate_candidates
+from shelfwise.assortment.problem import (
+    AssortmentPolicy,
+    DisplayProblem,
+    PayoffTable,
+    check_recommendation,
+)
+from shelfwise.assortment.search import best_facings
+from shelfwise.data.synthetic import AGE_RESTRICTED_MIN_HEIGHT_CM
+from shelfwise.domain import Display, DisplayKind, Product
+from shelfwise.exceptions import InvalidParameterError
+
+NextProblem = Callable[[DisplayProblem, Mapping[str, int]], DisplayProblem]
+"""Builds round ``r + 1``'s problem from round ``r``'s problem and its recommendation."""
+
+CURRENT_PRACTICE = "current practice"
+ORACLE = "oracle"
+
+
+class DemandTruth(Protocol):
+    """True demand of a chain, as :class:`~shelfwise.data.synthetic.ChainTruth` provides it."""
+
+    @property
+    def store_ids(self) -> tuple[str, ...]:
+        """Row order of the table's stores."""
+        ...
+
+    @property
+    def product_ids(self) -> tuple[str, ...]:
+        """Column order of the table's products."""
+        ...
+
+    @property
+    def day_of_week(self) -> NDArray[np.float64]:
+        """Sales multipliers Monday..Sunday, mean 1."""
+        ...
+
+    def expected_sales_table(self, *, max_facings: int = 14) -> NDArray[np.float64]:
+        """Expected daily units, shape (n_stores, n_products, max_facings + 1)."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Physical eligibility and display problems
+
+
+def eligible_products(
+    display: Display,
+    products: Iterable[Product] | Mapping[str, Product],
+    *,
+    age_min_height_cm: float = AGE_RESTRICTED_MIN_HEIGHT_CM,
+) -> tuple[str, ...]:
+    """Products that physically fit at least one shelf of ``display``, sorted by id.
+
+    A product fits a shelf when its height <= the shelf's clearance, its depth <= the shelf's
+    depth and its width <= the shelf's width; an age-restricted product needs a shelf at least
+    ``age_min_height_cm`` above the floor and never stands on a checkout display (the synthetic
+    chain's rules, :mod:`shelfwise.data.synthetic.planograms`). Unknown product sizes do not
+    rule a product out; a display without shelf geometry accepts every product (but still no
+    age-restricted product on a checkout).
+
+    Parameters
+    ----------
+    display : Display
+        The display, with its shelves.
+    products : iterable of Product, or mapping of product_id to Product
+        The catalog.
+    age_min_height_cm : float
+        Lowest shelf (height from the floor) for age-restricted products.
+
+    Returns
+    -------
+    tuple of str
+        Product ids.
+    """
+    catalog = _catalog(products)
+    out = []
+    for pid in sorted(catalog):
+        prod = catalog[pid]
+        if prod.age_restricted and display.kind == DisplayKind.CHECKOUT:
+            continue
+        if not display.shelves or any(
+            _fits(prod, shelf.clearance_cm, shelf.depth_cm, shelf.width_cm)
+            and (not prod.age_restricted or shelf.height_from_floor_cm >= age_min_height_cm)
+            for shelf in display.shelves
+        ):
+            out.append(pid)
+    return tuple(out)
+
+
+def _fits(prod: Product, clearance: float, depth: float, width: float) -> bool:
+    return all(
+        size is None or size <= room + 1e-9
+        for size, room in (
+            (prod.height_cm, clearance),
+            (prod.depth_cm, depth),
+            (prod.width_cm, width),
+        )
+    )
+
+
+def _catalog(products: Iterable[Product] | Mapping[str, Product]) -> dict[str, Product]:
+    if isinstance(products, Mapping):
+        return dict(products)
+    return {p.product_id: p for p in products}
+
+
+def current_states(visits: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Facings in place after each display's last visit (products with facings > 0).
+
+    Parameters
+    ----------
+    visits : DataFrame
+        Visit rows with ``display_id``, ``visited_at``, ``product_id`` and ``facings``
+        (after the visit); where ``facings`` is missing, ``prev_facings`` stands in (as in
+        :meth:`CooccurrenceGraph.from_visits`).
+
+    Returns
+    -------
+    dict
+        ``display_id`` -> ``product_id`` -> facings.
+    """
+    needed = ["display_id", "visited_at", "product_id", "facings"]
+    missing = [c for c in needed if c not in visits.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"visits must have columns {needed}; missing {missing} (got {list(visits.columns)})"
+        )
+    facings = visits["facings"].astype("Float64")
+    if "prev_facings" in visits.columns:
+        facings = facings.fillna(visits["prev_facings"].astype("Float64"))
+    frame = pd.DataFrame(
+        {
+            "display_id": visits["display_id"].astype(str).to_numpy(),
+            "visited_at": pd.to_datetime(visits["visited_at"]).to_numpy(),
+            "product_id": visits["product_id"].astype(str).to_numpy(),
+            "facings": facings.fillna(0).to_numpy(dtype=float),
+        }
+    )
+    last = frame.groupby("display_id")["visited_at"].transform("max")
+    at_last = frame.loc[(frame["visited_at"] == last) & (frame["facings"] > 0)]
+    out: dict[str, dict[str, int]] = {d: {} for d in frame["display_id"].unique()}
+    for d, p, q in zip(
+        at_last["display_id"], at_last["product_id"], at_last["facings"], strict=True
+    ):
+        if q != int(q):
+            raise InvalidParameterError(
+                f"facings must be whole numbers; display {d} product {p} has {q}"
+            )
+        out[d][p] = out[d].get(p, 0) + int(q)
+    return out
+
+
+def _problem(
+    display: Display,
+    state: Mapping[str, int],
+    graph: CooccurrenceGraph,
+    catalog: Mapping[str, Product],
+    fits: set[str],
+    *,
+    tau: int,
+    max_facings: int,
+    cluster: str | None,
+    rng: np.random.Generator,
+) -> DisplayProblem:
+    """One display's problem: candidates from the graph, kept only when they fit."""
+    clearance = max((s.clearance_cm for s in display.shelves), default=None)
+    proposed = generate_candidates(
+        graph, state, catalog, tau=tau, clearance_cm=clearance, random_state=rng
+    )
+    return DisplayProblem(
+        store_id=display.store_id,
+        display_id=display.display_id,
+        state={p: int(q) for p, q in state.items() if q > 0},
+        candidates=tuple(c.product_id for c in proposed if c.product_id in fits),
+        max_slots=display.max_slots,
+        max_facings=max_facings,
+        cluster=cluster,
+    )
+
+
+def display_problems(
+    displays: Iterable[Display],
+    products: Iterable[Product] | Mapping[str, Product],
+    visits: pd.DataFrame,
+    graph: CooccurrenceGraph | None = None,
+    *,
+    tau: int = 5,
+    max_facings: int = 14,
+    clusters: Mapping[str, str | int] | None = None,
+    random_state: int | np.random.Generator | None = None,
+) -> list[DisplayProblem]:
+    """The assortment problem of every display, from domain records and a visits frame.
+
+    For each display: the state is the facings in place after its last visit
+    (:func:`current_states`); candidates come from
+    :func:`~shelfwise.assortment.candidates.generate_candidates` with the state's products as
+    seeds and the display's largest shelf clearance, and only those that physically fit the
+    display (:func:`eligible_products`) are kept; the budget is ``display.max_slots``.
+    Displays that were never visited are left out.
+
+    Parameters
+    ----------
+    displays : iterable of Display
+        Displays with shelf geometry (e.g. ``chain.displays``).
+    products : iterable of Product, or mapping of product_id to Product
+        The catalog (e.g. ``chain.products``).
+    visits : DataFrame
+        Visit rows (``chain.visit_log`` or ``Repository.visits_frame()``).
+    graph : CooccurrenceGraph, optional
+        Fitted co-occurrence graph; built from ``visits`` when not given.
+    tau : int
+        Neighbours drawn per seed product.
+    max_facings : int
+        Q, the most facings per product.
+    clusters : mapping of store_id to cluster label, optional
+        Sets :attr:`DisplayProblem.cluster` (labels are turned into strings).
+    random_state : int, Generator or None
+        Seed of the candidate sampling.
+
+    Returns
+    -------
+    list of DisplayProblem
+        In display id order.
+    """
+    catalog = _catalog(products)
+    if graph is None:
+        graph = CooccurrenceGraph.from_visits(visits, catalog)
+    states = current_states(visits)
+    rng = np.random.default_rng(random_state)
+    out = []
+    for display in sorted(displays, key=lambda d: d.display_id):
+        state = states.get(display.display_id)
+        if state is None:
+            continue
+        label = None if clusters is None else clusters.get(display.store_id)
+        out.append(
+            _problem(
+                display,
+                state,
+                graph,
+                catalog,
+                set(eligible_products(display, catalog)),
+                tau=tau,
+                max_facings=max_facings,
+                cluster=None if label is None else str(label),
+                rng=rng,
+            )
+        )
+    return out
+
+
+def candidate_refresher(
+    displays: Iterable[Display],
+    products: Iterable[Product] | Mapping[str, Product],
+    graph: CooccurrenceGraph,
+    *,
+    tau: int = 5,
+    random_state: int | np.random.Generator | None = None,
+) -> NextProblem:
+    """A ``next_problem`` for :func:`evaluate_on_truth` that regenerates candidates each round.
+
+    The returned callable takes a problem and its recommendation and returns the problem of the
+    next visit: the recommendation as the state, candidates drawn afresh from ``graph`` with the
+    new state's products as seeds (and pruned to products that fit), the same budget and
+    cluster. Its randomness is one generator seeded by ``random_state``, so results depend on
+    the order of calls (as in a real deployment).
+    """
+    catalog = _catalog(products)
+    by_id = {d.display_id: d for d in displays}
+    fits = {d: set(eligible_products(display, catalog)) for d, display in by_id.items()}
+    rng = np.random.default_rng(random_state)
+
+    def next_problem(problem: DisplayProblem, facings: Mapping[str, int]) -> DisplayProblem:
+        display = by_id.get(problem.display_id)
+        if display is None:
+            raise InvalidParameterError(
+                f"display_id {problem.display_id!r} is not among the refresher's displays"
+            )
+        return _problem(
+            display,
+            facings,
+            graph,
+            catalog,
+            fits[display.display_id],
+            tau=tau,
+            max_facings=problem.max_facings,
+            cluster=problem.cluster,
+            rng=rng,
+        )
+
+    return next_problem
+
+
+def keep_pool(problem: DisplayProblem, facings: Mapping[str, int]) -> DisplayProblem:
+    """The default ``next_problem``: the recommendation becomes the state, the pool stays.
+
+    The products a policy may choose from (state plus candidates) stay the same in every round:
+    products the recommendation dropped rejoin the end of the candidate list. This keeps rounds
+    comparable and the evaluation free of candidate-sampling noise; pass
+    :func:`candidate_refresher` to :func:`evaluate_on_truth` to regenerate candidates instead.
+    """
+    state = {p: int(q) for p, q in facings.items() if q > 0}
+    pool = [c for c in problem.candidates if c not in state]
+    pool += [p for p in sorted(problem.state) if problem.state[p] > 0 and p not in state]
+    return replace(problem, state=state, candidates=tuple(dict.fromkeys(pool)))
+
+
+# --------------------------------------------------------------------------------------------
+# Truth, oracle and evaluation
+
+
+def truth_table(truth: DemandTruth, store_id: str, *, max_facings: int = 14) -> PayoffTable:
+    """True expected daily sales of every product at ``store_id`` for 0..``max_facings`` facings.
+
+    Returned as a :class:`PayoffTable` with zero standard deviation, so the true value of a
+    recommendation is ``table.value(facings)``.
+    """
+    try:
+        row = truth.store_ids.index(store_id)
+    except ValueError:
+        raise InvalidParameterError(
+            f"store_id must be a store of the truth; got {store_id!r}"
+        ) from None
+    mean = np.asarray(truth.expected_sales_table(max_facings=max_facings)[row], dtype=float)
+    return PayoffTable(store_id, tuple(truth.product_ids), mean, np.zeros_like(mean))
+
+
+def oracle(
+    table: PayoffTable,
+    eligible: Iterable[str],
+    max_slots: int,
+    max_facings: int,
+) -> tuple[dict[str, int], float]:
+    """Exact best facings of a display under the true demand (knapsack by dynamic programming).
+
+    Parameters
+    ----------
+    table : PayoffTable
+        True expected daily sales at the display's store (e.g. :func:`truth_table`); its
+        ``mean[row, q]`` is the value of a product at ``q`` facings.
+    eligible : iterable of str
+        Products that may stand on the display.
+    max_slots : int
+        Facings budget.
+    max_facings : int
+        Most facings per product; must not exceed the table's last column.
+
+    Returns
+    -------
+    (dict, float)
+        Facings per product (zeros left out) and the true expected daily sales they give.
+    """
+    if max_facings > table.max_facings:
+        raise InvalidParameterError(
+            f"max_facings must be <= the table's last facings column {table.max_facings}; "
+            f"got {max_facings}"
+        )
+    values = {p: table.mean[table.row(p), : max_facings + 1] for p in set(eligible)}
+    return best_facings(values, max_slots)
+
+
+@dataclass(frozen=True)
+class GroundTruthResult:
+    """True expected daily sales of each policy's successive recommendations.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        One row per (policy, display, round) with columns ``policy``, ``display_id``,
+        ``store_id``, ``round`` (0 = the state today), ``true_sales`` (expected units per day
+        of that round's state) and ``oracle_sales`` (of the display's oracle state).
+    states : mapping
+        ``(policy, display_id, round)`` -> the facings of that round's state.
+    oracle_states : mapping
+        ``display_id`` -> the oracle's facings.
+    """
+
+    frame: pd.DataFrame
+    states: Mapping[tuple[str, str, int], Mapping[str, int]] = field(repr=False)
+    oracle_states: Mapping[str, Mapping[str, int]] = field(repr=False)
+
+    @property
+    def rounds(self) -> int:
+        """The last round."""
+        return int(self.frame["round"].max())
+
+    def share(self, round: int | None = None) -> pd.Series:
+        """Sum of true sales over displays / sum of oracle sales, per policy.
+
+        Parameters
+        ----------
+        round : int, optional
+            Which round; the last one by default, 0 for the state today.
+        """
+        r = self.rounds if round is None else round
+        if not 0 <= r <= self.rounds:
+            raise InvalidParameterError(f"round must be in 0..{self.rounds}; got {r}")
+        at = self.frame.loc[self.frame["round"] == r]
+        sums = at.groupby("policy", sort=False)[["true_sales", "oracle_sales"]].sum()
+        out = sums["true_sales"] / sums["oracle_sales"]
+        out.name = "share"
+        return out
+
+    def table(self, round: int | None = None) -> pd.DataFrame:
+        """Per policy (plus current practice and the oracle), at the last or a given round.
+
+        Columns: ``sales_per_display`` (mean true expected units per display per day),
+        ``sd`` (its standard deviation over displays), ``share`` (of the oracle, summed over
+        displays), ``displays``.
+        """
+        r = self.rounds if round is None else round
+        if not 0 <= r <= self.rounds:
+            raise InvalidParameterError(f"round must be in 0..{self.rounds}; got {r}")
+        rows: dict[str, dict[str, float | int]] = {}
+        first = self.frame.loc[self.frame["policy"] == self.frame["policy"].iloc[0]]
+        start = first.loc[first["round"] == 0]
+        rows[CURRENT_PRACTICE] = _summary(start["true_sales"], start["oracle_sales"])
+        for name, group in self.frame.loc[self.frame["round"] == r].groupby("policy", sort=False):
+            rows[str(name)] = _summary(group["true_sales"], group["oracle_sales"])
+        rows[ORACLE] = _summary(start["oracle_sales"], start["oracle_sales"])
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _summary(sales: pd.Series, oracle_sales: pd.Series) -> dict[str, float | int]:
+    return {
+        "sales_per_display": float(sales.mean()),
+        "sd": float(sales.std(ddof=1)) if len(sales) > 1 else 0.0,
+        "share": float(sales.sum() / oracle_sales.sum()),
+        "displays": len(sales),
+    }
+
+
+def evaluate_on_truth(
+    policies: Sequence[AssortmentPolicy],
+    problems: Sequence[DisplayProblem],
+    truth: DemandTruth,
+    *,
+    eligible: Mapping[str, Iterable[str]],
+    rounds: int = 1,
+    next_problem: NextProblem = keep_pool,
+    random_state: int | np.random.Generator | None = None,
+) -> GroundTruthResult:
+    """Score policies' successive recommendations with the true expected daily sales.
+
+    Parameters
+    ----------
+    policies : sequence of AssortmentPolicy
+        Policies with distinct names.
+    problems : sequence of DisplayProblem
+        One per display (e.g. :func:`display_problems`), state = today's facings.
+    truth : DemandTruth
+        The true demand (``chain.truth``).
+    eligible : mapping of display_id to product ids
+        Products that physically fit each display (e.g. :func:`eligible_products`); the oracle
+        chooses among them and today's state's products. A recommendation naming a product
+        outside this set raises, since the oracle would then no longer be an upper bound.
+    rounds : int
+        Successive recommendations per display; round ``r``'s recommendation is the state of
+        round ``r + 1``.
+    next_problem : callable
+        ``next_problem(problem, facings)`` -> the next round's problem. The default
+        :func:`keep_pool` keeps each display's product pool fixed; :func:`candidate_refresher`
+        regenerates candidates from the new state, as a deployment would.
+    random_state : int, Generator or None
+        Seed; each policy gets its own child generator, used display by display.
+
+    Returns
+    -------
+    GroundTruthResult
+
+    Raises
+    ------
+    InvalidParameterError
+        Duplicate policy names or displays, a display without an ``eligible`` entry, or a
+        recommendation that fails :func:`check_recommendation` or names a product that does
+        not fit its display.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise InvalidParameterError(f"rounds must be an integer >= 1; got {rounds!r}")
+    names = [p.name for p in policies]
+    if len(set(names)) != len(names) or not names:
+        raise InvalidParameterError(f"policies must be non-empty with distinct names; got {names}")
+    ids = [p.display_id for p in problems]
+    if len(set(ids)) != len(ids):
+        raise InvalidParameterError("problems must hold each display_id once")
+    lacking = [d for d in ids if d not in eligible]
+    if lacking:
+        raise InvalidParameterError(
+            f"eligible must name the products of every display; missing {lacking[:5]}"
+        )
+    q_table = max(
+        [p.max_facings for p in problems] + [q for p in problems for q in p.state.values()],
+        default=1,
+    )
+    tables = {
+        s: truth_table(truth, s, max_facings=q_table)
+        for s in sorted({p.store_id for p in problems})
+    }
+    fits = {p.display_id: set(eligible[p.display_id]) | set(p.state) for p in problems}
+    oracle_states: dict[str, dict[str, int]] = {}
+    oracle_values: dict[str, float] = {}
+    for prob in problems:
+        facings, value = oracle(
+            tables[prob.store_id], fits[prob.display_id], prob.max_slots, prob.max_facings
+        )
+        oracle_states[prob.display_id] = facings
+        oracle_values[prob.display_id] = value
+    rng = np.random.default_rng(random_state)
+    rows: list[tuple[str, str, str, int, float, float]] = []
+    states: dict[tuple[str, str, int], Mapping[str, int]] = {}
+    for policy, child in zip(policies, rng.spawn(len(policies)), strict=True):
+        for prob in problems:
+            table = tables[prob.store_id]
+            current: DisplayProblem = prob
+            for r in range(rounds + 1):
+                state = {p: int(q) for p, q in current.state.items() if q > 0}
+                states[(policy.name, prob.display_id, r)] = state
+                rows.append(
+                    (
+                        policy.name,
+                        prob.display_id,
+                        prob.store_id,
+                        r,
+                        table.value(state),
+                        oracle_values[prob.display_id],
+                    )
+                )
+                if r == rounds:
+                    break
+                rec = _recommend(policy, current, child, fits[prob.display_id])
+                current = next_problem(current, rec)
+    frame = pd.DataFrame(
+        rows,
+        columns=["policy", "display_id", "store_id", "round", "true_sales", "oracle_sales"],
+    )
+    return GroundTruthResult(frame, states, oracle_states)
+
+
+def _recommend(
+    policy: AssortmentPolicy,
+    problem: DisplayProblem,
+    rng: np.random.Generator,
+    fits: set[str],
+) -> dict[str, int]:
+    raw = policy.recommend(problem, rng)
+    try:
+        check_recommendation(problem, raw)
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"policy {policy.name!r}: {exc}") from exc
+    out = {p: int(q) for p, q in raw.items() if q > 0}
+    outside = sorted(set(out) - fits)
+    if outside:
+        raise InvalidParameterError(
+            f"policy {policy.name!r} recommends {outside} for display {problem.display_id}, "
+            "which do not fit it physically"
+        )
+    return out
+
+
+def oracle_recommendations(
+    problems: Sequence[DisplayProblem],
+    truth: DemandTruth,
+    *,
+    eligible: Mapping[str, Iterable[str]],
+) -> dict[str, dict[str, int]]:
+    """The oracle's facings for each display (e.g. the best a field experiment could test).
+
+    Parameters
+    ----------
+    problems : sequence of DisplayProblem
+        The displays.
+    truth : DemandTruth
+        The true demand.
+    eligible : mapping of display_id to product ids
+        Products that fit each display; today's state's products are added.
+    """
+    lacking = [p.display_id for p in problems if p.display_id not in eligible]
+    if lacking:
+        raise InvalidParameterError(
+            f"eligible must name the products of every display; missing {lacking[:5]}"
+        )
+    q_table = max([p.max_facings for p in problems], default=1)
+    out = {}
+    tables: dict[str, PayoffTable] = {}
+    for prob in problems:
+        if prob.store_id not in tables:
+            tables[prob.store_id] = truth_table(truth, prob.store_id, max_facings=q_table)
+        pool = set(eligible[prob.display_id]) | set(prob.state)
+        out[prob.display_id] = oracle(
+            tables[prob.store_id], pool, prob.max_slots, prob.max_facings
+        )[0]
+    return out

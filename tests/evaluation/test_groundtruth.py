@@ -1,0 +1,421 @@
+"""Ground-truth evaluation: the oracle against brute force, shares of hand-made policies,
+physical eligibility, and invariants on the bundled synthetic chain."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.typing import NDArray
+
+from shelfwise.assortment.candidates import CooccurrenceGraph, generate_candidates
+from shelfwise.assortment.problem import DisplayProblem
+from shelfwise.data.synthetic import ChainConfig, SyntheticChain, generate_chain
+from shelfwise.domain import Display, DisplayKind, Product, Shelf
+from shelfwise.evaluation.figures import oracle_share_figure
+from shelfwise.evaluation.groundtruth import (
+    DemandTruth,
+    candidate_refresher,
+    current_states,
+    display_problems,
+    eligible_products,
+    evaluate_on_truth,
+    keep_pool,
+    oracle,
+    oracle_recommendations,
+    truth_table,
+)
+from shelfwise.exceptions import InvalidParameterError
+
+
+class TinyTruth:
+    """A hand-made truth: expected daily sales of 4 products at 2 stores, 0..3 facings."""
+
+    store_ids = ("S1", "S2")
+    product_ids = ("A", "B", "C", "D")
+    day_of_week = np.ones(7)
+
+    def __init__(self) -> None:
+        self.table = np.array(
+            [
+                [  # S1: A saturates fast, B is linear, C is the best seller, D is poor
+                    [0.0, 2.0, 2.5, 2.6],
+                    [0.0, 1.0, 2.0, 3.0],
+                    [0.0, 3.0, 5.0, 6.5],
+                    [0.0, 0.2, 0.3, 0.35],
+                ],
+                [  # S2: tastes differ
+                    [0.0, 0.5, 0.9, 1.2],
+                    [0.0, 2.5, 4.0, 5.0],
+                    [0.0, 0.4, 0.6, 0.7],
+                    [0.0, 1.5, 2.8, 3.9],
+                ],
+            ]
+        )
+
+    def expected_sales_table(self, *, max_facings: int = 14) -> NDArray[np.float64]:
+        return np.asarray(self.table[:, :, : max_facings + 1])
+
+
+def _brute_force(values: Mapping[str, NDArray[np.float64]], max_slots: int) -> float:
+    ids = sorted(values)
+    best = 0.0
+    for qs in itertools.product(*(range(len(values[p])) for p in ids)):
+        if sum(qs) <= max_slots:
+            best = max(best, sum(float(values[p][q]) for p, q in zip(ids, qs, strict=True)))
+    return best
+
+
+class FixedPolicy:
+    """Recommends given facings per display (the state when a display is not listed)."""
+
+    def __init__(self, name: str, facings: Mapping[str, Mapping[str, int]]) -> None:
+        self.name = name
+        self.facings = facings
+
+    def recommend(self, problem: DisplayProblem, rng: np.random.Generator) -> dict[str, int]:
+        return dict(self.facings.get(problem.display_id, problem.state))
+
+
+class KeepPolicy:
+    """Current practice: the state, unchanged."""
+
+    name = "keep"
+
+    def recommend(self, problem: DisplayProblem, rng: np.random.Generator) -> dict[str, int]:
+        return dict(problem.state)
+
+
+class PoolBestPolicy:
+    """The best facings under the truth among the problem's eligible products only."""
+
+    def __init__(self, truth: DemandTruth) -> None:
+        self.name = "pool-best"
+        self.truth = truth
+
+    def recommend(self, problem: DisplayProblem, rng: np.random.Generator) -> dict[str, int]:
+        table = truth_table(self.truth, problem.store_id, max_facings=problem.max_facings)
+        return oracle(table, problem.eligible, problem.max_slots, problem.max_facings)[0]
+
+
+def _tiny_problems() -> list[DisplayProblem]:
+    return [
+        DisplayProblem("S1", "S1-D1", {"A": 2, "D": 2}, ("B", "C"), max_slots=4, max_facings=3),
+        DisplayProblem("S2", "S2-D1", {"A": 1, "C": 1}, ("B", "D"), max_slots=3, max_facings=3),
+    ]
+
+
+TINY_ELIGIBLE = {"S1-D1": ("A", "B", "C", "D"), "S2-D1": ("A", "B", "C", "D")}
+
+
+@pytest.mark.parametrize("store", ["S1", "S2"])
+@pytest.mark.parametrize("max_slots", [1, 3, 5, 8])
+@pytest.mark.parametrize("eligible", [("A", "B", "C", "D"), ("A", "B", "D"), ("D",)])
+def test_oracle_equals_brute_force(store: str, max_slots: int, eligible: tuple[str, ...]) -> None:
+    truth = TinyTruth()
+    table = truth_table(truth, store, max_facings=3)
+    facings, value = oracle(table, eligible, max_slots, 3)
+    row = truth.store_ids.index(store)
+    values = {p: truth.table[row, truth.product_ids.index(p)] for p in eligible}
+    assert value == pytest.approx(_brute_force(values, max_slots))
+    assert set(facings) <= set(eligible)
+    assert sum(facings.values()) <= max_slots
+    assert table.value(facings) == pytest.approx(value)
+
+
+def test_oracle_caps_facings_per_product() -> None:
+    # With max_facings 1, S1's best 3 facings are one each of C, A, B: 3 + 2 + 1.
+    table = truth_table(TinyTruth(), "S1", max_facings=3)
+    facings, value = oracle(table, ("A", "B", "C", "D"), 3, 1)
+    assert facings == {"A": 1, "B": 1, "C": 1}
+    assert value == pytest.approx(6.0)
+    with pytest.raises(InvalidParameterError, match="max_facings"):
+        oracle(table, ("A",), 3, 4)
+
+
+def test_policy_returning_the_oracle_gets_share_one() -> None:
+    truth, problems = TinyTruth(), _tiny_problems()
+    best = oracle_recommendations(problems, truth, eligible=TINY_ELIGIBLE)
+    res = evaluate_on_truth(
+        [FixedPolicy("oracle-copy", best)],
+        problems,
+        truth,
+        eligible=TINY_ELIGIBLE,
+        rounds=2,
+        random_state=0,
+    )
+    assert res.share(1)["oracle-copy"] == pytest.approx(1.0)
+    assert res.share()["oracle-copy"] == pytest.approx(1.0)
+    assert res.oracle_states == best
+    # S1-D1 (4 slots, at most 3 each): C@3 + A@1 = 6.5 + 2.0 = 8.5 beats C@2 + A@1 + B@1 = 8.0
+    # and C@2 + A@2 = 7.5.
+    assert best["S1-D1"] == {"A": 1, "C": 3}
+    at_1 = res.frame.loc[res.frame["round"] == 1].set_index("display_id")
+    assert at_1.loc["S1-D1", "oracle_sales"] == pytest.approx(8.5)
+
+
+def test_current_practice_keeps_the_current_share() -> None:
+    truth, problems = TinyTruth(), _tiny_problems()
+    res = evaluate_on_truth(
+        [KeepPolicy()], problems, truth, eligible=TINY_ELIGIBLE, rounds=3, random_state=0
+    )
+    # Today's true sales: S1-D1 A@2 + D@2 = 2.5 + 0.3; S2-D1 A@1 + C@1 = 0.5 + 0.4.
+    # Oracles: S1-D1 (4 slots) = 8.5; S2-D1 (3 slots) = B@2 + D@1 = 4.0 + 1.5 = 5.5.
+    expected = (2.8 + 0.9) / (8.5 + 5.5)
+    for r in range(4):
+        assert res.share(r)["keep"] == pytest.approx(expected)
+    table = res.table()
+    assert table.loc["current practice", "share"] == pytest.approx(expected)
+    assert table.loc["keep", "sales_per_display"] == pytest.approx((2.8 + 0.9) / 2)
+    assert table.loc["oracle", "share"] == pytest.approx(1.0)
+    assert len(res.frame) == 1 * 2 * 4
+
+
+def test_rounds_chain_states_and_keep_pool() -> None:
+    truth, problems = TinyTruth(), _tiny_problems()
+    # Round 1 moves S1-D1 to B@3; round 2 (problem built by keep_pool) must see B as the state
+    # and A, D back among the candidates.
+    seen: list[DisplayProblem] = []
+
+    class Recorder:
+        name = "recorder"
+
+        def recommend(self, problem: DisplayProblem, rng: np.random.Generator) -> dict[str, int]:
+            seen.append(problem)
+            return {"B": 3} if problem.display_id == "S1-D1" else dict(problem.state)
+
+    res = evaluate_on_truth(
+        [Recorder()], problems[:1], truth, eligible=TINY_ELIGIBLE, rounds=2, random_state=0
+    )
+    assert seen[1].state == {"B": 3}
+    assert set(seen[1].eligible) == {"A", "B", "C", "D"}
+    assert res.states[("recorder", "S1-D1", 2)] == {"B": 3}
+    sales = res.frame.set_index("round")["true_sales"]
+    assert sales[0] == pytest.approx(2.8)
+    assert sales[1] == pytest.approx(3.0)
+    direct = keep_pool(problems[0], {"C": 3})
+    assert direct.state == {"C": 3}
+    assert direct.candidates == ("B", "A", "D")
+
+
+def test_recommendations_are_checked() -> None:
+    truth, problems = TinyTruth(), _tiny_problems()
+    over = FixedPolicy("over", {"S1-D1": {"C": 3, "A": 2}})
+    with pytest.raises(InvalidParameterError, match=r"'over'.*max_slots"):
+        evaluate_on_truth([over], problems, truth, eligible=TINY_ELIGIBLE, random_state=0)
+    # B is a candidate but does not fit S1-D1 physically: the oracle would not be a bound.
+    misfit = FixedPolicy("misfit", {"S1-D1": {"B": 1}})
+    narrow = {"S1-D1": ("A", "C", "D"), "S2-D1": TINY_ELIGIBLE["S2-D1"]}
+    with pytest.raises(InvalidParameterError, match="do not fit"):
+        evaluate_on_truth([misfit], problems, truth, eligible=narrow, random_state=0)
+    with pytest.raises(InvalidParameterError, match="eligible must name"):
+        evaluate_on_truth([KeepPolicy()], problems, truth, eligible={}, random_state=0)
+    with pytest.raises(InvalidParameterError, match="rounds"):
+        evaluate_on_truth(
+            [KeepPolicy()], problems, truth, eligible=TINY_ELIGIBLE, rounds=0, random_state=0
+        )
+    with pytest.raises(InvalidParameterError, match="distinct names"):
+        evaluate_on_truth([KeepPolicy(), KeepPolicy()], problems, truth, eligible=TINY_ELIGIBLE)
+
+
+# ------------------------------------------------------------------------------------------
+# Physical eligibility
+
+
+def _shelf(index: int, floor: float, clearance: float, depth: float = 40.0) -> Shelf:
+    return Shelf(
+        index=index,
+        width_cm=60.0,
+        clearance_cm=clearance,
+        depth_cm=depth,
+        max_load_kg=50.0,
+        height_from_floor_cm=floor,
+    )
+
+
+def _product(pid: str, height: float | None, *, depth: float = 7.0, age: bool = False) -> Product:
+    return Product(
+        pid,
+        pid,
+        subcategory="Sparkling",
+        width_cm=7.0,
+        height_cm=height,
+        depth_cm=depth,
+        age_restricted=age,
+    )
+
+
+PRODUCTS = (
+    _product("tall", 35.0),  # taller than every shelf
+    _product("mid", 24.0),  # fits the low shelf
+    _product("low-age", 20.0, depth=40.0, age=True),  # fits only the low shelf, below 100 cm
+    _product("short-age", 18.0, age=True),  # fits the high shelf (>= 100 cm)
+    _product("deep", 30.0, depth=40.0),  # too tall for the low shelf, too deep for the high
+    _product("unknown", None),  # unknown height does not rule it out
+)
+
+# Low shelf: 25 cm clearance, 50 cm deep, 10 cm from the floor; high shelf: 32 cm clearance,
+# 30 cm deep, 110 cm from the floor.
+LOW_AND_HIGH = (_shelf(0, 10.0, 25.0, depth=50.0), _shelf(1, 110.0, 32.0, depth=30.0))
+
+
+def test_eligible_products_height_depth_and_age_rule() -> None:
+    shelf = Display("S1-D1", "S1", DisplayKind.SHELF, max_slots=10, shelves=LOW_AND_HIGH)
+    # "deep" fits the largest clearance and the largest depth, but not both on one shelf.
+    assert eligible_products(shelf, PRODUCTS) == ("mid", "short-age", "unknown")
+    # The same geometry at a checkout never takes age-restricted products.
+    checkout = Display("S1-D2", "S1", DisplayKind.CHECKOUT, max_slots=10, shelves=LOW_AND_HIGH)
+    assert eligible_products(checkout, PRODUCTS) == ("mid", "unknown")
+    # With no height threshold the deep seltzer may stand on the low shelf.
+    assert "low-age" in eligible_products(shelf, PRODUCTS, age_min_height_cm=0.0)
+    # Without shelf geometry everything may stand, except age-restricted items at a checkout.
+    bare = Display("S1-D3", "S1", DisplayKind.CHECKOUT, max_slots=10)
+    assert eligible_products(bare, {p.product_id: p for p in PRODUCTS}) == (
+        "deep",
+        "mid",
+        "tall",
+        "unknown",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Problems from records and a visits frame
+
+
+def _visits(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows, columns=["visit_id", "display_id", "visited_at", "product_id", "facings"]
+    )
+    frame["store_id"] = frame["display_id"].str.split("-").str[0]
+    frame["visited_at"] = pd.to_datetime(frame["visited_at"])
+    return frame
+
+
+def test_generate_candidates_can_propose_unfit_products_and_problems_drop_them() -> None:
+    # "mid" and "short-age" (a seltzer) share the high-shelf display, so they are neighbours.
+    # At a checkout, generate_candidates prunes by height only and proposes the seltzer;
+    # display_problems keeps only what fits.
+    products = {p.product_id: p for p in PRODUCTS}
+    displays = [
+        Display("S1-D1", "S1", DisplayKind.SHELF, max_slots=6, shelves=LOW_AND_HIGH),
+        Display("S1-D2", "S1", DisplayKind.CHECKOUT, max_slots=4, shelves=LOW_AND_HIGH),
+    ]
+    visits = _visits(
+        [
+            ("v1", "S1-D1", "2024-01-01 09:00", "mid", 2),
+            ("v1", "S1-D1", "2024-01-01 09:00", "short-age", 2),
+            ("v2", "S1-D2", "2024-01-01 10:00", "mid", 3),
+            ("v2", "S1-D2", "2024-01-01 10:00", "unknown", 1),
+            ("v3", "S1-D2", "2024-01-08 10:00", "mid", 2),
+            ("v3", "S1-D2", "2024-01-08 10:00", "unknown", 0),
+        ]
+    )
+    graph = CooccurrenceGraph.from_visits(visits, products)
+    raw = generate_candidates(graph, ["mid"], products, clearance_cm=32.0, random_state=0)
+    assert [c.product_id for c in raw] == ["short-age", "unknown"]
+    problems = display_problems(
+        displays, products, visits, graph, clusters={"S1": 3}, random_state=0
+    )
+    by_id = {p.display_id: p for p in problems}
+    checkout = by_id["S1-D2"]
+    assert checkout.state == {"mid": 2}  # the last visit removed "unknown"
+    assert checkout.candidates == ("unknown",)
+    assert checkout.max_slots == 4 and checkout.cluster == "3"
+    assert by_id["S1-D1"].state == {"mid": 2, "short-age": 2}
+
+
+def test_current_states_use_the_last_visit() -> None:
+    visits = _visits(
+        [
+            ("v1", "S1-D1", "2024-01-01 09:00", "A", 2),
+            ("v2", "S1-D1", "2024-01-05 09:00", "A", 0),
+            ("v2", "S1-D1", "2024-01-05 09:00", "B", 3),
+            ("v3", "S2-D1", "2024-01-03 09:00", "A", 1),
+        ]
+    )
+    assert current_states(visits) == {"S1-D1": {"B": 3}, "S2-D1": {"A": 1}}
+    with pytest.raises(InvalidParameterError, match="facings"):
+        current_states(visits.drop(columns="facings"))
+
+
+# ------------------------------------------------------------------------------------------
+# The bundled chain
+
+
+@pytest.fixture(scope="module")
+def chain() -> SyntheticChain:
+    return generate_chain(ChainConfig(), random_state=0)
+
+
+def test_bundled_chain_shares_are_bounded_by_the_oracle(chain: SyntheticChain) -> None:
+    graph = CooccurrenceGraph.from_visits(
+        chain.visit_log, {p.product_id: p for p in chain.products}
+    )
+    problems = display_problems(
+        chain.displays, chain.products, chain.visit_log, graph, random_state=0
+    )
+    displays = {d.display_id: d for d in chain.displays}
+    eligible = {d: eligible_products(displays[d], chain.products) for d in displays}
+    assert len(problems) == len(chain.displays)
+    for prob in problems:
+        assert set(prob.eligible) <= set(eligible[prob.display_id])
+        assert sum(prob.state.values()) <= prob.max_slots
+    policies = [KeepPolicy(), PoolBestPolicy(chain.truth)]
+    rounds = 2
+    refresh = candidate_refresher(chain.displays, chain.products, graph, random_state=1)
+    res = evaluate_on_truth(
+        policies,
+        problems,
+        chain.truth,
+        eligible=eligible,
+        rounds=rounds,
+        next_problem=refresh,
+        random_state=0,
+    )
+    assert len(res.frame) == len(policies) * len(problems) * (rounds + 1)
+    assert list(res.frame.columns) == [
+        "policy",
+        "display_id",
+        "store_id",
+        "round",
+        "true_sales",
+        "oracle_sales",
+    ]
+    assert (res.frame["true_sales"] <= res.frame["oracle_sales"] + 1e-9).all()
+    for r in range(rounds + 1):
+        assert (res.share(r) <= 1 + 1e-9).all()
+    # Keeping the state is feasible for the pool-best policy, and its state stays in its next
+    # pool, so its true sales never fall from round to round and start at current practice.
+    wide = res.frame.pivot_table(
+        index=["policy", "display_id"], columns="round", values="true_sales"
+    ).loc["pool-best"]
+    assert (wide[1] >= wide[0] - 1e-9).all() and (wide[2] >= wide[1] - 1e-9).all()
+    assert res.share(0)["keep"] == pytest.approx(res.share(0)["pool-best"])
+    assert res.share()["keep"] == pytest.approx(res.share(0)["keep"])
+    assert res.share()["pool-best"] > res.share(0)["keep"]
+    # The oracle reproduces the truth: its states' true sales equal the oracle column.
+    one = res.frame.drop_duplicates("display_id").set_index("display_id")
+    for d in list(one.index)[:10]:
+        table = truth_table(chain.truth, one.loc[d, "store_id"])
+        assert table.value(res.oracle_states[d]) == pytest.approx(one.loc[d, "oracle_sales"])
+
+
+def test_oracle_share_figure_plots_each_policy() -> None:
+    truth, problems = TinyTruth(), _tiny_problems()
+    best = oracle_recommendations(problems, truth, eligible=TINY_ELIGIBLE)
+    res = evaluate_on_truth(
+        [KeepPolicy(), FixedPolicy("oracle-copy", best)],
+        problems,
+        truth,
+        eligible=TINY_ELIGIBLE,
+        rounds=2,
+        random_state=0,
+    )
+    fig = oracle_share_figure(res)
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    assert set(lines) == {"keep", "oracle-copy", "oracle"}
+    np.testing.assert_allclose(lines["keep"].get_ydata(), [res.share(r)["keep"] for r in range(3)])
+    np.testing.assert_allclose(lines["oracle-copy"].get_ydata(), [res.share(0)["keep"], 1.0, 1.0])
