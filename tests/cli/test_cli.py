@@ -62,9 +62,9 @@ def test_synth_then_ingest_then_demo(tmp_path: Path) -> None:
     ingest = runner.invoke(app, ["ingest", str(out), "--database-url", url])
     assert ingest.exit_code == 0, ingest.output
     assert Repository.from_url(url).counts().stores == 6
-    demo = runner.invoke(
-        app, ["demo", "--out", str(tmp_path / "demo"), *small, "--draws", "60", "--tune", "60"]
-    )
+    quick = ["--draws", "60", "--tune", "60", "--eval-draws", "40", "--replay-runs", "2"]
+    quick += ["--rounds", "2", "--ensemble-epochs", "5"]
+    demo = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), *small, *quick])
     assert demo.exit_code == 0, demo.output
     folder = tmp_path / "demo"
     assert (folder / "shelfwise.db").is_file()
@@ -74,6 +74,51 @@ def test_synth_then_ingest_then_demo(tmp_path: Path) -> None:
     assert "Store clusters: K =" in demo.output
     assert "Stage times: synthesise" in demo.output
     assert "visit_items" in demo.output
+    for stage in ("recommend", "evaluate", "experiment", "report"):
+        assert f"{stage} " in demo.output.split("Stage times:")[1]
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    for section in ("Store clusters", "Recommendations, laid out", "Offline evaluation"):
+        assert section in report
+    assert "Simulated field experiment" in report
+    assert report.count("data:image/png;base64,") >= 6
+    assert (folder / "recommendations" / "recommendations.csv").is_file()
+    assert list((folder / "recommendations").glob("*_after.png"))
+    assert (folder / "evaluation" / "replay_baselines.csv").is_file()
+    assert (folder / "experiment" / "experiment_trend.png").is_file()
+    url = sqlite_url(folder / "shelfwise.db")
+    runs = Repository.from_url(url).recommendation_runs()
+    assert list(runs["policy"]) == ["EdgeRec3D"]
+
+    # the stand-alone commands on the demo's database and model
+    rec = runner.invoke(
+        app,
+        ["recommend", "-d", url, "-m", str(folder / "rbp-model.npz"), "-o", str(tmp_path / "r")],
+    )
+    assert rec.exit_code == 0, rec.output
+    assert "Stored as recommendation run 2." in rec.output
+    exp = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--simulate",
+            "-d",
+            url,
+            *small[:4],
+            "--weeks",
+            "2",
+            "--permutations",
+            "200",
+            "--bootstrap",
+            "100",
+            "-o",
+            str(tmp_path / "e"),
+        ],
+    )
+    assert exp.exit_code == 0, exp.output
+    assert "true_effect" in exp.output or "true effect" in exp.output
+    wrong = runner.invoke(app, ["experiment", "--simulate", "-d", url, "--truth-seed", "7"])
+    assert wrong.exit_code == 1
+    assert "does not hold the synthetic chain of seed 7" in wrong.output
 
 
 def _demo_db(tmp_path: Path) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 import zipfile
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -21,15 +23,27 @@ from shelfwise.demand import (
     RBPPriors,
     facing_feature,
     pepf,
+    random_truth,
     rank_candidates,
     simulate_payoffs,
 )
 from shelfwise.demand._diagnostics import ess_bulk, rhat
-from shelfwise.demand._model import flatten, make_logdensity, product_data
+from shelfwise.demand._model import (
+    choose_noncentred,
+    data_to_spread_ratio,
+    flatten,
+    make_logdensity,
+    param_slices,
+    product_data,
+    truncated_laplace_logit_cdf,
+    truncated_laplace_quantile,
+)
+from shelfwise.demand._refit import thin
+from shelfwise.demand._sampler import RawDraws
 from shelfwise.demand._stats import cell_stats, normalise_clusters, validate_observations
 from shelfwise.exceptions import ArtifactMismatchError, InvalidParameterError, NotFittedError
 
-FAST = {"draws": 150, "tune": 150, "batch_size": 8, "n_jobs": 1}
+FAST = {"draws": 150, "tune": 300, "batch_size": 8, "n_jobs": 1, "refit": False}
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +120,133 @@ def test_logdensity_on_sufficient_statistics_equals_direct_likelihood():
     assert ours == pytest.approx(direct, rel=2e-4)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(-12.0, 12.0),
+    st.floats(0.01, 5.0),
+    st.floats(0.01, 5.0),
+)
+def test_noncentred_transform_is_the_truncated_laplace_quantile(v, loc, scale):
+    beta = truncated_laplace_quantile(np.float64(v), loc, scale)
+    lap = ss.laplace(loc, scale)
+    lo = lap.cdf(0.0)
+    u = lo + (1.0 - lo) / (1.0 + np.exp(-v))
+    assert beta > 0
+    # Compare on the CDF scale (the quantile itself is ill-conditioned in the far tails).
+    assert lap.cdf(beta) == pytest.approx(u, rel=1e-9, abs=1e-12)
+    assert truncated_laplace_logit_cdf(beta, loc, scale) == pytest.approx(v, abs=1e-5)
+
+
+def test_noncentred_density_is_the_centred_one_times_the_jacobian():
+    """p_nc(v) = p_c(log beta(v)) * |d log beta / d v| for every non-centred store slot."""
+    sim = simulate_payoffs(n_products=1, n_stores=4, n_clusters=2, n_obs=60, random_state=1)
+    stats = cell_stats(
+        validate_observations(sim.observations), normalise_clusters(sim.store_clusters)
+    )
+    n_s = stats.slot_mask.shape[1]
+    ld = make_logdensity(RBPPriors(), 2, n_s)
+    nc = np.zeros((1, n_s), dtype=bool)
+    nc[0, [0, 2]] = True  # a mix of centred and non-centred slots
+    data_c = {k: jnp.asarray(v[0]) for k, v in product_data(stats, np.array([0]), "log2").items()}
+    data_n = {
+        k: jnp.asarray(v[0]) for k, v in product_data(stats, np.array([0]), "log2", nc).items()
+    }
+    where = param_slices(2, n_s)
+    rng = np.random.default_rng(2)
+    theta_n = jnp.asarray(rng.normal(0.0, 0.5, 2 * 2 + 4 + 2 * n_s), dtype=jnp.float32)
+
+    def log_beta(th):
+        m = jnp.exp(th[where["lbk"]])[data_n["slot_cluster"]]
+        b = jnp.exp(th[where["lb"]])
+        return jnp.where(
+            nc[0],
+            jnp.log(truncated_laplace_quantile(th[where["lbs"]], m, b, jnp)),
+            th[where["lbs"]],
+        )
+
+    lbeta = log_beta(theta_n)
+    theta_c = theta_n.at[where["lbs"]].set(lbeta)
+    jac = jax.jacfwd(lambda z: log_beta(theta_n.at[where["lbs"]].set(z)))(theta_n[where["lbs"]])
+    log_det = float(jnp.sum(jnp.log(jnp.abs(jnp.diag(jac)))))
+    lhs = float(ld(theta_n, data_n))
+    rhs = float(ld(theta_c, data_c)) + log_det
+    assert lhs == pytest.approx(rhs, rel=1e-4, abs=1e-3)
+
+
+def test_choose_noncentred_rule(sim):
+    stats = cell_stats(
+        validate_observations(sim.observations), normalise_clusters(sim.store_clusters)
+    )
+    real = stats.slot_mask > 0
+    assert not choose_noncentred(stats, "centred").any()
+    np.testing.assert_array_equal(choose_noncentred(stats, "noncentred"), real)
+    med = np.array([np.nanmedian(data_to_spread_ratio(stats, i, "log2")) for i in range(5)])
+    assert np.all(med > 0) and np.all(np.isnan(data_to_spread_ratio(stats, 0, "log2")[~real[0]]))
+    cut = float(np.median(med))
+    auto = choose_noncentred(stats, "auto", ratio=cut)
+    # Whole products: every store slot of a product above the cut, none below it.
+    np.testing.assert_array_equal(auto, real & (med > cut)[:, None])
+    assert auto.any() and (real & ~auto).any()
+
+
+def _sparse_product(seed: int) -> tuple[pd.DataFrame, dict[str, str]]:
+    """130 payoffs of one product over 10 stores in 4 clusters, about half of them zero, noisy
+    (sigma_r = 1.4) next to a small store spread (b = 0.08): the funnel case of P0056 on the
+    bundled chain."""
+    truth = random_truth(n_products=1, n_stores=10, n_clusters=4, random_state=seed)
+    rng = np.random.default_rng(seed)
+    store = np.abs(truth.cluster_coef[:, truth.store_cluster] + rng.laplace(0, 0.08, (1, 10)))
+    truth = dataclasses.replace(
+        truth,
+        laplace_scale=np.array([0.08]),
+        sigma_r=np.array([1.4]),
+        store_coef=store,
+        hurdle_eta_store=np.full((1, 10), -0.7),
+    )
+    s = rng.integers(0, 10, size=130)
+    q = rng.integers(1, 4, size=130).astype(np.float64)
+    rate = truth.draw(np.zeros(130, dtype=np.int64), s, q, rng)
+    obs = pd.DataFrame(
+        {
+            "store_id": np.asarray(truth.store_ids)[s],
+            "product_id": "P0000",
+            "facings": q,
+            "rate": rate,
+        }
+    )
+    return obs, truth.store_clusters
+
+
+def test_sparse_product_mixes(tmp_path: Path):
+    """Few, noisy observations over many stores: the first run has divergences (centred funnel);
+    with ``refit=True`` the product is re-run on its own and passes R-hat <= 1.01 without
+    warning."""
+    obs, clusters = _sparse_product(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a bad fit would fail here
+        model = RBPModel(batch_size=1, n_jobs=1, refit=True, random_state=0).fit(obs, clusters)
+    d = model.diagnostics_
+    assert d.rhat_max <= 1.01 and d.ess_bulk_min >= 200 and d.divergences == 0
+    assert model.refit_products_ == ("P0000",)
+    assert RBPModel.load(model.save(tmp_path / "m.npz")).refit_products_ == ("P0000",)
+
+
+def test_thin_keeps_every_other_draw_and_flags_divergent_pairs():
+    c, d, n_p = 2, 6, 1
+    raw = RawDraws(
+        params={"lb": np.arange(c * d * n_p, dtype=np.float32).reshape(c, d, n_p)},
+        noncentred=np.zeros((n_p, 1), dtype=bool),
+        divergent=np.zeros((c, d, n_p), dtype=bool),
+        n_leapfrog=np.full((c, d, n_p), 7, dtype=np.int64),
+        step_size=np.ones((c, n_p), dtype=np.float32),
+    )
+    raw.divergent[0, 2, 0] = True
+    out = thin(raw, 2)
+    np.testing.assert_array_equal(out.params["lb"][0, :, 0], [1, 3, 5])
+    np.testing.assert_array_equal(out.divergent[:, :, 0], [[False, True, False], [False] * 3])
+    assert out.n_leapfrog.shape == (c, 3, n_p)
+
+
 def test_cell_stats_counts_and_sums(sim):
     stats = cell_stats(
         validate_observations(sim.observations), normalise_clusters(sim.store_clusters)
@@ -145,6 +286,8 @@ def test_not_fitted_error():
         (lambda o: o, {"draws": 0}, "draws must be an integer >= 10"),
         (lambda o: o, {"target_accept": 1.5}, "target_accept must be in"),
         (lambda o: o, {"facing_feature": "cubic"}, "facing_feature must be one of"),
+        (lambda o: o, {"parameterization": "both"}, "parameterization must be one of"),
+        (lambda o: o, {"refit": "yes"}, "refit must be True or False"),
         (lambda o: o, {"sigma0": 0.0}, "sigma0 must be > 0"),
         (lambda o: o, {"model_config": {"nope": 1.0}}, "unknown key"),
     ],

@@ -23,7 +23,14 @@ from shelfwise.demand.figures import (
     recovery_figure,
 )
 
-SMALL = {"draws": 300, "tune": 300, "batch_size": 16, "n_jobs": 1, "random_state": 0}
+SMALL = {
+    "draws": 300,
+    "tune": 300,
+    "batch_size": 16,
+    "n_jobs": 1,
+    "random_state": 0,
+    "refit": False,
+}
 
 
 @pytest.fixture(scope="module")

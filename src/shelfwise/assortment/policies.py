@@ -234,6 +234,9 @@ class EdgeRec3DPolicy:
         Label in result tables.
     """
 
+    deterministic: bool = False
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
+
     def __init__(
         self,
         payoffs: PayoffEstimator,
@@ -284,6 +287,9 @@ class GreedyPolicy:
         Label in result tables.
     """
 
+    deterministic: bool = True
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
+
     def __init__(self, payoffs: PayoffEstimator, *, name: str = "greedy") -> None:
         self.payoffs = payoffs
         self.name = name
@@ -313,6 +319,9 @@ class EpsilonGreedyPolicy:
     name : str
         Label in result tables.
     """
+
+    deterministic: bool = False
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
 
     def __init__(
         self, payoffs: PayoffEstimator, *, epsilon: float = 0.1, name: str = "epsilon-greedy"
@@ -344,6 +353,9 @@ class RandomPolicy:
         Label in result tables.
     """
 
+    deterministic: bool = False
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
+
     def __init__(self, *, name: str = "random") -> None:
         self.name = name
 
@@ -371,6 +383,9 @@ class DynamicProgrammingPolicy:
     name : str
         Label in result tables.
     """
+
+    deterministic: bool = True
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
 
     def __init__(self, payoffs: PayoffEstimator, *, name: str = "DP") -> None:
         self.payoffs = payoffs
@@ -460,6 +475,9 @@ class LinearProgrammingPolicy:
         Label in result tables.
     """
 
+    deterministic: bool = True
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
+
     def __init__(self, payoffs: PayoffEstimator, *, name: str = "LP") -> None:
         self.payoffs = payoffs
         self.name = name
@@ -513,6 +531,9 @@ class GeneticPolicy:
     name : str
         Label in result tables.
     """
+
+    deterministic: bool = False
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
 
     def __init__(
         self,
@@ -618,6 +639,9 @@ class MOPOPolicy:
     InvalidParameterError
         When ``ensemble`` has no ``epistemic_sd`` method.
     """
+
+    deterministic: bool = False
+    """Whether the same problem always gets the same recommendation (``rng`` unused)."""
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -69,7 +70,7 @@ class DisplayProblem:
                     f"product {p!r} has {q!r}"
                 )
 
-    @property
+    @cached_property
     def eligible(self) -> tuple[str, ...]:
         """Products a policy may recommend: those on the display and the candidates, sorted."""
         return tuple(sorted({p for p, q in self.state.items() if q > 0} | set(self.candidates)))

@@ -15,10 +15,13 @@ from shelfwise.cli._common import (
     progress_bar,
     run_or_exit,
 )
+from shelfwise.cli.evaluate import print_evaluation, print_frame
 from shelfwise.cli.fit import _print_diagnostics
+from shelfwise.cli.recommend import print_recommendations
 from shelfwise.cli.synth import DEFAULT
 from shelfwise.data.synthetic import ChainConfig
 from shelfwise.pipeline import DemoRun, run_demo
+from shelfwise.pipeline.demo import DemoOptions
 
 
 def demo_cmd(
@@ -30,20 +33,54 @@ def demo_cmd(
     weeks: Annotated[int, typer.Option(help="Weeks of visits to simulate.")] = DEFAULT.weeks,
     draws: Annotated[int, typer.Option(help="Posterior draws per chain for the fit.")] = 500,
     tune: Annotated[int, typer.Option(help="Warm-up iterations per chain for the fit.")] = 500,
+    eval_draws: Annotated[
+        int, typer.Option(help="Draws (= warm-up) of the evaluation's training-window fits.")
+    ] = DemoOptions.eval_draws,
+    replay_runs: Annotated[int, typer.Option(help="Replay runs.")] = DemoOptions.replay_runs,
+    rounds: Annotated[
+        int, typer.Option(help="Recommendation rounds on the truth.")
+    ] = DemoOptions.rounds,
+    ensemble_epochs: Annotated[
+        int, typer.Option(help="Training epochs of the deep ensemble.")
+    ] = DemoOptions.ensemble_epochs,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Synthesise the bundled chain, ingest it, cluster the stores and fit the payoff model."""
+    """Run the main job on the bundled chain and write one HTML report.
+
+    Synthesise -> ingest -> cluster -> fit -> recommend -> lay out -> evaluate -> experiment.
+    """
     config = run_or_exit(
         lambda: ChainConfig(n_stores=stores, n_products=products, weeks=weeks), stores=False
     )
+    options = DemoOptions(
+        draws=draws,
+        tune=tune,
+        eval_draws=eval_draws,
+        eval_tune=eval_draws,
+        replay_runs=replay_runs,
+        rounds=rounds,
+        ensemble_epochs=ensemble_epochs,
+    )
+    order = (
+        "Synthesising",
+        "Ingesting",
+        "Clustering",
+        "Fitting the payoff",
+        "Recommending",
+        "Evaluating",
+        "Simulating",
+        "Writing",
+    )
     with progress_bar() as bar:
-        stage = bar.add_task("Demo", total=4)
+        stage = bar.add_task("Demo", total=len(order))
         sampling = bar.add_task("Sampling products", total=None, visible=False)
 
         def step(message: str) -> None:
-            done = {"Ingesting": 1, "Clustering": 2, "Fitting": 3}
-            completed = next((v for k, v in done.items() if message.startswith(k)), 0)
-            bar.update(stage, completed=completed, description=message)
+            completed = next((i for i, k in enumerate(order) if message.startswith(k)), None)
+            if completed is None:
+                bar.update(stage, description=message)
+            else:
+                bar.update(stage, completed=completed, description=message)
 
         def sampled(done: int, total: int) -> None:
             bar.update(sampling, completed=done, total=total, visible=True)
@@ -53,13 +90,12 @@ def demo_cmd(
                 out,
                 config=config,
                 random_state=seed,
-                draws=draws,
-                tune=tune,
+                options=options,
                 progress=step,
                 on_sampling=sampled,
             )
         )
-        bar.update(stage, completed=4, description="Done")
+        bar.update(stage, completed=len(order), description="Done")
 
     print_ingest_report(run.ingest)
     counts = run.repo.counts()
@@ -79,9 +115,17 @@ def demo_cmd(
     for message in run.fit.warnings:
         err_console.print(f"[bold yellow]Warning:[/] {message}", highlight=False)
     _print_diagnostics(run.fit.model)
+    if run.recommend is not None:
+        print_recommendations(run.recommend)
+    if run.evaluation is not None:
+        print_evaluation(run.evaluation)
+    if run.experiment is not None:
+        print_frame(run.experiment.table, "Simulated field experiment (DID, units/display/day)")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
     console.print(f"Stage times: {stages}.")
     console.print(
-        f"Outputs in {out}/: data/ (CSV), shelfwise.db, clusters/ (labels, K curve, map), "
-        "rbp-model.npz and rbp-figures/."
+        f"Outputs in {out}/: data/ (CSV), shelfwise.db, clusters/, rbp-model.npz, rbp-figures/, "
+        "recommendations/, evaluation/, experiment/."
     )
+    if run.report is not None:
+        console.print(f"Report: {run.report}")

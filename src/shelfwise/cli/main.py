@@ -10,8 +10,11 @@ from shelfwise import __version__
 from shelfwise.cli import db, planogram
 from shelfwise.cli.cluster import cluster_cmd
 from shelfwise.cli.demo import demo_cmd
+from shelfwise.cli.evaluate import evaluate_cmd
+from shelfwise.cli.experiment import experiment_cmd
 from shelfwise.cli.fit import fit_cmd
 from shelfwise.cli.ingest import ingest_cmd
+from shelfwise.cli.recommend import recommend_cmd
 from shelfwise.cli.synth import synth_cmd
 
 app = typer.Typer(
@@ -27,6 +30,9 @@ app.command("ingest")(ingest_cmd)
 app.command("demo")(demo_cmd)
 app.command("cluster")(cluster_cmd)
 app.command("fit")(fit_cmd)
+app.command("recommend")(recommend_cmd)
+app.command("evaluate")(evaluate_cmd)
+app.command("experiment")(experiment_cmd)
 
 
 def _version(value: bool) -> None:

@@ -26,6 +26,15 @@ FacingFeature = Literal["log2", "linear", "sqrt"]
 
 FACING_FEATURES: tuple[str, ...] = ("log2", "linear", "sqrt")
 
+PARAMETERIZATIONS: tuple[str, ...] = ("auto", "centred", "noncentred")
+"""How store coefficients ``beta_il`` are sampled (see :mod:`shelfwise.demand._model`)."""
+
+AUTO_NONCENTRED_RATIO = 2.0
+"""With ``parameterization="auto"``, a product is sampled non-centred when, over its stores, the
+median of ``sd_data(beta_il) / b_i`` exceeds this: its stores' own data say less about their
+coefficients than the spread of stores around the cluster does (see
+:func:`shelfwise.demand._model.choose_noncentred`)."""
+
 
 def facing_feature(q: ArrayLike, kind: str) -> NDArray[np.float64]:
     """``x_q`` for facing counts ``q`` (``x_0 = 0``, ``x_1 = 1`` for every kind).

@@ -3,10 +3,13 @@
 The posterior of RBP factorises across products, so each (product, chain) pair is an
 independent NUTS run on a low-dimensional target (``2K + 5 + 2 S`` coordinates for ``K``
 clusters and ``S`` stores with data), with its own Stan-style window adaptation (step size by
-dual averaging, diagonal mass matrix). The pairs are run in lock-step with ``jax.vmap`` on the
-sufficient statistics of :mod:`._stats`; nothing is approximated. Every chain starts from a
-jittered data-driven point (:func:`._model.initial_point`): from random starts a chain can stick
-in the spurious mode where Gamma means approach 0.
+dual averaging, diagonal mass matrix; a dense one was measured worse: on sparse products
+in the centred form its adaptation collapsed the step size to 1e-3 and below). The pairs
+are run in lock-step with ``jax.vmap`` on the sufficient statistics of :mod:`._stats`; nothing
+is approximated. Every chain starts from a jittered data-driven point
+(:func:`._model.initial_point`): from random starts a chain can stick in the spurious mode where
+Gamma means approach 0. Store coefficients are sampled centred or non-centred per (product,
+store) slot as the caller chooses (:func:`._stats.choose_noncentred`).
 
 Randomness: the key of (product, chain) is ``fold_in(fold_in(PRNGKey(seed), product), chain)``
 with the product's position in the sorted product list, so results do not depend on batching.
@@ -30,10 +33,20 @@ from blackjax.adaptation.base import (  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from ._config import RBPPriors
-from ._model import flatten, initial_point, make_logdensity, param_slices, product_data
+from ._model import (
+    flatten,
+    initial_point,
+    make_logdensity,
+    param_slices,
+    product_data,
+    truncated_laplace_quantile,
+)
 from ._stats import CellStats
 
-PARAM_NAMES: tuple[str, ...] = ("lbk", "lb", "ls", "lbs", "ak", "lt", "c", "es")
+PARAM_NAMES: tuple[str, ...] = ("lbk", "lb", "ls", "lbs", "zs", "ak", "lt", "c", "es")
+"""Names in :attr:`RawDraws.params`: those of :func:`._model.param_slices`, with ``lbs`` turned
+into ``log beta_il`` for every slot and ``zs`` the sampler's own store coordinate (``log beta_il``
+for a centred slot, the logistic ``v_il`` for a non-centred one)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -44,6 +57,8 @@ class RawDraws:
     ----------
     params : dict of str to ndarray
         One array per parameter name of :data:`PARAM_NAMES`.
+    noncentred : ndarray of bool, shape (products, slots)
+        Store slots sampled in the non-centred parameterisation.
     divergent : ndarray of bool, shape (chains, draws, products)
         Divergent transitions after warm-up.
     n_leapfrog : ndarray of int, shape (chains, draws, products)
@@ -53,6 +68,7 @@ class RawDraws:
     """
 
     params: dict[str, NDArray[np.float32]]
+    noncentred: NDArray[np.bool_]
     divergent: NDArray[np.bool_]
     n_leapfrog: NDArray[np.int64]
     step_size: NDArray[np.float32]
@@ -110,6 +126,7 @@ def sample(
     max_tree_depth: int,
     batch_size: int,
     n_jobs: int = 1,
+    noncentred: NDArray[np.bool_] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> RawDraws:
     """Run NUTS for every product and chain; return the unconstrained draws.
@@ -134,6 +151,8 @@ def sample(
         Products per vectorised run (the last batch is padded by repetition).
     n_jobs : int
         Batches run at once in threads (XLA releases the GIL).
+    noncentred : ndarray of bool, shape (n_products, n_slots), optional
+        Store slots to sample non-centred (see :mod:`._model`); default none.
     on_batch : callable or None
         ``on_batch(products_done, n_products)`` after each batch.
 
@@ -153,7 +172,12 @@ def sample(
     )
     base = jax.random.PRNGKey(seed)
     n_k, n_s = stats.n_clusters, stats.slot_mask.shape[1]
-    starts = [flatten(initial_point(stats, i, feature, priors), n_k, n_s) for i in range(n_p)]
+    nc_all = (np.zeros(stats.slot_mask.shape, dtype=bool) if noncentred is None else noncentred) & (
+        stats.slot_mask > 0
+    )
+    starts = [
+        flatten(initial_point(stats, i, feature, priors, nc_all[i]), n_k, n_s) for i in range(n_p)
+    ]
     where = param_slices(n_k, n_s)
     size = min(batch_size, n_p)
 
@@ -161,7 +185,7 @@ def sample(
         idx = np.arange(lo, lo + size)
         real = idx < n_p
         idx = np.where(real, idx, n_p - 1)
-        data = product_data(stats, idx, feature)
+        data = product_data(stats, idx, feature, nc_all)
         # Flatten (product, chain) -> batch, product-major.
         data_b = {k: np.repeat(v, chains, axis=0) for k, v in data.items()}
         pos0 = []
@@ -183,7 +207,7 @@ def sample(
             arr = arr.reshape(size, chains, *arr.shape[1:])[:n_real]
             return np.moveaxis(arr, 0, 2)  # (chains, draws, products, ...)
 
-        params = {k: unflatten(pos[k]) for k in PARAM_NAMES}
+        params = {k: unflatten(pos[k]) for k in PARAM_NAMES if k != "zs"}
         steps = np.asarray(step).reshape(size, chains)[:n_real].T
         return params, unflatten(div), unflatten(n_lf), steps
 
@@ -197,16 +221,37 @@ def sample(
             if on_batch is not None:
                 on_batch(done, n_p)
     ordered = [results[lo] for lo in sorted(results)]
-    out = {k: [r[0][k] for r in ordered] for k in PARAM_NAMES}
+    out = {k: [r[0][k] for r in ordered] for k in PARAM_NAMES if k != "zs"}
     divs = [r[1] for r in ordered]
     lfs = [r[2] for r in ordered]
     steps = [r[3] for r in ordered]
+    params = {k: np.concatenate(v, axis=2) for k, v in out.items() if k != "zs"}
+    params["zs"] = params["lbs"]
+    params["lbs"] = _log_store_coef(params, stats, nc_all)
     return RawDraws(
-        params={k: np.concatenate(v, axis=2) for k, v in out.items()},
+        params={k: params[k] for k in PARAM_NAMES},
+        noncentred=nc_all,
         divergent=np.concatenate(divs, axis=2).astype(bool),
         n_leapfrog=np.concatenate(lfs, axis=2).astype(np.int64),
         step_size=np.concatenate(steps, axis=1),
     )
+
+
+def _log_store_coef(
+    params: dict[str, NDArray[Any]], stats: CellStats, noncentred: NDArray[np.bool_]
+) -> NDArray[np.float32]:
+    """``log beta_il`` for every slot from the sampler's store coordinates ``(c, d, P, S)``."""
+    z = params["zs"].astype(np.float64)
+    if not noncentred.any():
+        return params["zs"]
+    slot_cluster = stats.store_cluster[stats.slot_store]  # (P, S)
+    beta_k = np.exp(params["lbk"].astype(np.float64))  # (c, d, P, K)
+    m = np.take_along_axis(beta_k, np.broadcast_to(slot_cluster, z.shape), axis=3)
+    b = np.exp(params["lb"].astype(np.float64))[..., None]
+    with np.errstate(over="ignore", under="ignore"):
+        beta = truncated_laplace_quantile(z, m, b)
+    out = np.where(noncentred, np.log(np.maximum(beta, np.finfo(np.float64).tiny)), z)
+    return out.astype(np.float32)
 
 
 __all__ = ["PARAM_NAMES", "RawDraws", "sample"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from shelfwise.data.synthetic import ChainConfig, generate_chain
+from shelfwise.data.synthetic.truth import ChainTruth
 from shelfwise.demand import ConvergenceWarning, RBPModel, rank_candidates
 from shelfwise.demand.figures import pepf_figure, posterior_predictive_figure
 from shelfwise.exceptions import InvalidParameterError
@@ -186,3 +188,24 @@ def fit_payoffs(
     written = [model.save(out)]
     written += payoff_figures(model, obs, figures or out.parent / "rbp-figures", lam=lam)
     return FitRun(model, obs, no_facings, messages, tuple(written))
+
+
+def chain_truth(repo: Repository, config: ChainConfig, *, seed: int) -> ChainTruth:
+    """The true demand of the synthetic chain ``(config, seed)``, checked against the database.
+
+    The chain is regenerated (it is deterministic); its store and product ids must be the
+    stored ones, else the database holds another chain (or a user's data) and there is no truth.
+    """
+    chain = generate_chain(config, random_state=seed)
+    stored_stores = {s.store_id for s in repo.list_stores()}
+    stored_products = {p.product_id for p in repo.list_products()}
+    if stored_stores != set(chain.truth.store_ids) or stored_products != set(
+        chain.truth.product_ids
+    ):
+        raise InvalidParameterError(
+            f"the database does not hold the synthetic chain of seed {seed} with {config.n_stores} "
+            f"stores and {config.n_products} products (its {len(stored_stores)} stores / "
+            f"{len(stored_products)} products differ); ground truth exists only for the chain "
+            "the data came from (shelfwise synth / demo with the same options)"
+        )
+    return chain.truth

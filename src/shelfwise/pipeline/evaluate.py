@@ -1,0 +1,505 @@
+"""Evaluate EdgeRec3D against baselines and its ablations, offline, two ways side by side.
+
+1. **Replay** (Li et al. 2011, EdgeRec3D Tables 1 and 3): the payoff models are fitted on the
+   visits before a time split; the visits after it are replayed, each policy recommending
+   facings from the display's previous state; a (visit, product) slot counts when the
+   recommended facings equal the logged facings, and its payoff (units per day) is the reward.
+   30 runs on a random 50% of the events; mean, sd and median per policy.
+2. **Ground truth** (synthetic chain only): the true expected daily sales of each policy's
+   recommendations for every display, over successive recommendation rounds, as a share of
+   the oracle (the exact best facings under the true demand among the products that fit).
+
+Every search baseline (DP, LP, epsilon-greedy, genetic) optimises the same payoff model as
+EdgeRec3D (the clustered RBP's posterior mean), so the comparison is between search
+algorithms; deep ensembles use EdgeRec3D's search on an ensemble's PEPF (§8.1.2); MOPO
+penalises the ensemble's disagreement. Ablations follow Table 3: without clustering (one global
+model), without RBP (linear regression on x_q), without heuristic search (greedy on the mean).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shelfwise.assortment import generate_candidates
+from shelfwise.assortment.candidates import CooccurrenceGraph
+from shelfwise.assortment.payoffs import DeepEnsemblePayoffs, LinearPayoffs, RBPPayoffs
+from shelfwise.assortment.policies import (
+    DynamicProgrammingPolicy,
+    EdgeRec3DPolicy,
+    EpsilonGreedyPolicy,
+    GeneticPolicy,
+    GreedyPolicy,
+    LinearProgrammingPolicy,
+    MOPOPolicy,
+    RandomPolicy,
+    ReplayAdapter,
+)
+from shelfwise.assortment.problem import (
+    AssortmentPolicy,
+    DisplayProblem,
+    PayoffEstimator,
+    PayoffTable,
+)
+from shelfwise.demand import RBPModel
+from shelfwise.domain import Display, Product
+from shelfwise.evaluation import (
+    ReplayResult,
+    SlotContext,
+    SlotEvent,
+    events_from_log,
+    replay,
+    replay_table,
+)
+from shelfwise.evaluation.groundtruth import (
+    DemandTruth,
+    GroundTruthResult,
+    eligible_products,
+    evaluate_on_truth,
+)
+from shelfwise.exceptions import InvalidParameterError
+from shelfwise.perception.sales import ESTIMATED_FLAGS, sales_from_visits
+from shelfwise.storage import Repository
+
+from .assortment import Workspace, build_problems, load_workspace
+
+Progress = Callable[[str], None]
+
+ABLATIONS: tuple[tuple[bool, bool, bool], ...] = tuple(
+    (c, r, h) for r in (False, True) for c in (False, True) for h in (False, True)
+)
+"""Table 3's rows in its order: (clustering, RBP, heuristic search), #1 .. #8."""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def payoff_log(visits: pd.DataFrame, displays: Mapping[str, Display]) -> pd.DataFrame:
+    """One row per (visit, product) interval with facings in place and an estimated payoff.
+
+    Columns: visit_id, store_id, display_id, visited_at (end of the interval), product_id,
+    prev_facings (facings in place during the interval), payoff (units per day, EdgeRec3D
+    Eq. 4 or the log's own payoff), max_slots.
+    """
+    table = sales_from_visits(visits).frame
+    keep = table["flag"].isin([f.value for f in ESTIMATED_FLAGS]) & table["rate_per_day"].notna()
+    keep &= table["facings"].fillna(0) >= 1
+    t = table[keep]
+    return pd.DataFrame(
+        {
+            "visit_id": t["visit_id"].astype(str),
+            "store_id": t["store_id"].astype(str),
+            "display_id": t["display_id"].astype(str),
+            "visited_at": pd.to_datetime(t["period_end"]),
+            "product_id": t["product_id"].astype(str),
+            "prev_facings": t["facings"].astype(int),
+            "payoff": t["rate_per_day"].astype(float),
+            "max_slots": [displays[d].max_slots for d in t["display_id"].astype(str)],
+        }
+    ).reset_index(drop=True)
+
+
+def time_split(log: pd.DataFrame, holdout: float) -> pd.Timestamp:
+    """The time after which the last ``holdout`` share of the log's time span lies."""
+    if not 0.0 < holdout < 1.0:
+        raise InvalidParameterError(f"holdout must be in (0, 1); got {holdout!r}")
+    start, end = log["visited_at"].min(), log["visited_at"].max()
+    return pd.Timestamp(start + (end - start) * (1.0 - holdout))
+
+
+class OneCluster:
+    """A payoff model fitted with every store in one cluster, asked as such whatever the
+    problem's cluster (the "without clustering" ablation)."""
+
+    def __init__(self, inner: PayoffEstimator, cluster: str, *, name: str) -> None:
+        self.inner = inner
+        self.cluster = cluster
+        self.name = name
+
+    def table(
+        self,
+        store_id: str,
+        product_ids: Sequence[str],
+        max_facings: int,
+        *,
+        cluster: str | None = None,
+    ) -> PayoffTable:
+        """The inner model's table at its single cluster."""
+        return self.inner.table(store_id, product_ids, max_facings, cluster=self.cluster)
+
+
+@dataclass(frozen=True)
+class PayoffSuite:
+    """The payoff models every policy of the comparison draws on, fitted on one window."""
+
+    rbp: RBPPayoffs
+    rbp_global: OneCluster
+    linear: LinearPayoffs
+    linear_global: LinearPayoffs
+    ensemble: DeepEnsemblePayoffs | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def fit_suite(
+    observations: pd.DataFrame,
+    clusters: Mapping[str, str],
+    *,
+    rbp_options: Mapping[str, object] | None = None,
+    ensemble_options: Mapping[str, object] | None = None,
+    with_ensemble: bool = True,
+    random_state: int = 0,
+    progress: Progress = _quiet,
+) -> PayoffSuite:
+    """Fit the clustered and the global RBP, the two linear regressions and the ensemble."""
+    opts: dict[str, object] = {"random_state": random_state, **dict(rbp_options or {})}
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    progress("Fitting RBP on the training window (clustered)")
+    rbp = RBPModel(**opts).fit(observations, dict(clusters))  # type: ignore[arg-type]
+    seconds["rbp"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    progress("Fitting RBP without clustering (ablation)")
+    one = {s: "all" for s in clusters}
+    rbp_global = RBPModel(**opts).fit(observations, one)  # type: ignore[arg-type]
+    seconds["rbp_global"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linear = LinearPayoffs(by_cluster=True).fit(observations, clusters)
+    linear_global = LinearPayoffs(by_cluster=False, name="linear_global").fit(observations)
+    seconds["linear"] = time.perf_counter() - t0
+    ensemble = None
+    if with_ensemble:
+        t0 = time.perf_counter()
+        progress("Training the deep ensemble")
+        eopts: dict[str, object] = {"random_state": random_state, **dict(ensemble_options or {})}
+        ensemble = DeepEnsemblePayoffs(**eopts).fit(  # type: ignore[arg-type]
+            observations, clusters
+        )
+        seconds["ensemble"] = time.perf_counter() - t0
+    return PayoffSuite(
+        RBPPayoffs(rbp, name="rbp"),
+        OneCluster(RBPPayoffs(rbp_global), "all", name="rbp_global"),
+        linear,
+        linear_global,
+        ensemble,
+        seconds,
+    )
+
+
+def baseline_policies(
+    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05
+) -> list[AssortmentPolicy]:
+    """Table 1's policies: the baselines and EdgeRec3D, all on the same payoff models."""
+    out: list[AssortmentPolicy] = [
+        RandomPolicy(),
+        DynamicProgrammingPolicy(suite.rbp, name="Dynamic Program"),
+        LinearProgrammingPolicy(suite.rbp, name="Linear Program"),
+        EpsilonGreedyPolicy(suite.rbp, epsilon=0.1),
+        GeneticPolicy(suite.rbp, name="Genetic"),
+    ]
+    if suite.ensemble is not None:
+        out.append(EdgeRec3DPolicy(suite.ensemble, lam=lam, epsilon=epsilon, name="Deep Ensembles"))
+        out.append(MOPOPolicy(suite.ensemble, lam=lam, name="MOPO"))
+    out.append(EdgeRec3DPolicy(suite.rbp, lam=lam, epsilon=epsilon, name="EdgeRec3D"))
+    return out
+
+
+def ablation_name(clustering: bool, rbp: bool, search: bool) -> str:
+    """Row label of Table 3, e.g. ``"#8 C+R+H"``."""
+    number = ABLATIONS.index((clustering, rbp, search)) + 1
+    parts = [s for s, on in (("C", clustering), ("R", rbp), ("H", search)) if on]
+    return f"#{number} " + ("+".join(parts) if parts else "none")
+
+
+def ablation_policies(
+    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05
+) -> list[AssortmentPolicy]:
+    """Table 3's eight variants: clustering x RBP x heuristic search."""
+    out: list[AssortmentPolicy] = []
+    for clustering, rbp, search in ABLATIONS:
+        model: PayoffEstimator
+        if rbp:
+            model = suite.rbp if clustering else suite.rbp_global
+        else:
+            model = suite.linear if clustering else suite.linear_global
+        name = ablation_name(clustering, rbp, search)
+        if search:
+            out.append(EdgeRec3DPolicy(model, lam=lam, epsilon=epsilon, name=name))
+        else:
+            out.append(GreedyPolicy(model, name=name))
+    return out
+
+
+class ReplayProblems:
+    """Builds (once per event, shared by every policy) the problem a replayed visit poses.
+
+    The state is the display's logged state at its previous visit; candidates are drawn from
+    the co-occurrence graph of the training window, pruned to products that fit.
+    """
+
+    def __init__(
+        self,
+        displays: Mapping[str, Display],
+        products: Mapping[str, Product],
+        graph: CooccurrenceGraph,
+        eligible: Mapping[str, Sequence[str]],
+        clusters: Mapping[str, str],
+        *,
+        tau: int = 5,
+        max_facings: int = 14,
+        random_state: int = 0,
+    ) -> None:
+        self.displays = displays
+        self.products = products
+        self.graph = graph
+        self.eligible = {d: set(v) for d, v in eligible.items()}
+        self.clusters = clusters
+        self.tau = tau
+        self.max_facings = max_facings
+        self.random_state = random_state
+        self._cache: dict[str, DisplayProblem] = {}
+
+    def __call__(self, ctx: SlotContext) -> DisplayProblem:
+        """The problem of one logged event."""
+        found = self._cache.get(ctx.event_id)
+        if found is not None:
+            return found
+        display = self.displays[ctx.display_id]
+        state = {p: min(int(q), self.max_facings) for p, q in ctx.previous_state.items() if q > 0}
+        rng = np.random.default_rng([self.random_state, len(self._cache)])
+        clearance = max((s.clearance_cm for s in display.shelves), default=None)
+        fits = self.eligible.get(ctx.display_id, set())
+        cands = [
+            c.product_id
+            for c in generate_candidates(
+                self.graph,
+                state,
+                self.products,
+                tau=self.tau,
+                clearance_cm=clearance,
+                random_state=rng,
+            )
+            if c.product_id in fits
+        ]
+        problem = DisplayProblem(
+            store_id=ctx.store_id,
+            display_id=ctx.display_id,
+            state=state,
+            candidates=tuple(cands),
+            max_slots=ctx.max_slots or display.max_slots,
+            max_facings=self.max_facings,
+            cluster=self.clusters.get(ctx.store_id),
+        )
+        self._cache[ctx.event_id] = problem
+        return problem
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """What :func:`evaluate_policies` produced."""
+
+    replay_baselines: pd.DataFrame
+    """Table 1: mean, sd, median reward per policy (units per day per matched slot)."""
+    replay_ablations: pd.DataFrame
+    """Table 3: the same for the eight ablation variants."""
+    truth_baselines: GroundTruthResult | None
+    truth_ablations: GroundTruthResult | None
+    split_at: pd.Timestamp
+    train_rows: int
+    test_events: int
+    suite: PayoffSuite
+    seconds: dict[str, float]
+    notes: tuple[str, ...]
+
+
+def evaluate_policies(
+    repo: Repository,
+    *,
+    clusters: Mapping[str, str] | None = None,
+    truth: DemandTruth | None = None,
+    holdout: float = 0.25,
+    runs: int = 30,
+    keep: float = 0.5,
+    rounds: int = 10,
+    lam: float = 1.0,
+    rbp_options: Mapping[str, object] | None = None,
+    ensemble_options: Mapping[str, object] | None = None,
+    with_ensemble: bool = True,
+    random_state: int = 0,
+    progress: Progress = _quiet,
+    workspace: Workspace | None = None,
+) -> EvaluationRun:
+    """Fit every payoff model on the training window, replay the rest, score on the truth.
+
+    Parameters
+    ----------
+    repo : Repository
+        Displays, products and visits.
+    clusters : mapping of store_id to cluster, optional
+        Store clusters (default: one cluster; the "clustering" ablation then equals its
+        counterpart and a note says so).
+    truth : DemandTruth, optional
+        The synthetic chain's truth (``chain.truth``) for the ground-truth evaluation.
+    holdout : float
+        Share of the log's time span replayed (the models never see it).
+    runs, keep : int, float
+        Replay runs and the share of events each keeps (30 and 0.5 in the paper).
+    rounds : int
+        Successive recommendations per display in the ground-truth evaluation.
+    lam : float
+        PEPF penalty.
+    rbp_options, ensemble_options : mapping, optional
+        Keyword arguments of :class:`RBPModel` and :class:`DeepEnsemblePayoffs`.
+    with_ensemble : bool
+        Train the deep ensemble (Deep Ensembles and MOPO are left out without it).
+    random_state : int
+        Seeds everything.
+    """
+    seconds: dict[str, float] = {}
+    ws = workspace or load_workspace(repo)
+    notes = list(ws.notes)
+    labels = dict(clusters) if clusters else {s.store_id: "all" for s in repo.list_stores()}
+    if clusters is None:
+        notes.append(
+            "no store clusters given: one cluster, so the ablations with and without "
+            "clustering fit the same kind of model"
+        )
+    log = payoff_log(ws.visits, ws.displays)
+    if log.empty:
+        raise InvalidParameterError("the visits give no payoff intervals with facings to evaluate")
+    split = time_split(log, holdout)
+    train = log[log["visited_at"] < split]
+    test = log[log["visited_at"] >= split]
+    obs = pd.DataFrame(
+        {
+            "store_id": train["store_id"],
+            "product_id": train["product_id"],
+            "facings": train["prev_facings"].astype(float),
+            "rate": train["payoff"],
+        }
+    ).reset_index(drop=True)
+    t0 = time.perf_counter()
+    suite = fit_suite(
+        obs,
+        labels,
+        rbp_options=rbp_options,
+        ensemble_options=ensemble_options,
+        with_ensemble=with_ensemble,
+        random_state=random_state,
+        progress=progress,
+    )
+    seconds["fit"] = time.perf_counter() - t0
+    seconds.update({f"fit_{k}": v for k, v in suite.seconds.items()})
+    baselines = baseline_policies(suite, lam=lam)
+    ablations = ablation_policies(suite, lam=lam)
+
+    truth_base = truth_abl = None
+    if truth is not None:
+        t0 = time.perf_counter()
+        progress("Scoring recommendations on the chain's true demand")
+        problems, eligible = build_problems(ws, clusters=labels, random_state=random_state)
+        truth_base = evaluate_on_truth(
+            baselines,
+            problems,
+            truth,
+            eligible=eligible,
+            rounds=rounds,
+            random_state=random_state,
+        )
+        truth_abl = evaluate_on_truth(
+            ablations,
+            problems,
+            truth,
+            eligible=eligible,
+            rounds=rounds,
+            random_state=random_state,
+        )
+        seconds["truth"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("Replaying the held-out visits")
+    train_visits = ws.visits[ws.visits["visited_at"] < split]
+    graph = CooccurrenceGraph.from_visits(train_visits, ws.products)
+    eligible_all = {d: eligible_products(disp, ws.products) for d, disp in ws.displays.items()}
+    make = ReplayProblems(
+        ws.displays, ws.products, graph, eligible_all, labels, random_state=random_state
+    )
+    events = events_from_log(log)
+    test_ids = set(test["visit_id"])
+    events = [e for e in events if e.context.event_id in test_ids and e.context.previous_state]
+    rep_base = _replay_all(baselines, make, events, runs=runs, keep=keep, seed=random_state)
+    rep_abl = _replay_all(ablations, make, events, runs=runs, keep=keep, seed=random_state)
+    seconds["replay"] = time.perf_counter() - t0
+    return EvaluationRun(
+        replay_baselines=replay_table(rep_base),
+        replay_ablations=replay_table(rep_abl),
+        truth_baselines=truth_base,
+        truth_ablations=truth_abl,
+        split_at=split,
+        train_rows=len(train),
+        test_events=len(events),
+        suite=suite,
+        seconds=seconds,
+        notes=tuple(notes),
+    )
+
+
+class _Memo:
+    """Remembers a deterministic policy's recommendation per problem (replay runs repeat
+    events; the recommendation cannot differ)."""
+
+    def __init__(self, policy: AssortmentPolicy) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self._seen: dict[int, dict[str, int]] = {}
+
+    def recommend(self, problem: DisplayProblem, rng: np.random.Generator) -> dict[str, int]:
+        """The policy's recommendation, computed once per problem object."""
+        key = id(problem)
+        if key not in self._seen:
+            self._seen[key] = self.policy.recommend(problem, rng)
+        return dict(self._seen[key])
+
+
+def _replay_all(
+    policies: Sequence[AssortmentPolicy],
+    make: ReplayProblems,
+    events: Sequence[SlotEvent],
+    *,
+    runs: int,
+    keep: float,
+    seed: int,
+) -> list[ReplayResult]:
+    out = []
+    for policy in policies:
+        used: AssortmentPolicy = (
+            _Memo(policy) if getattr(policy, "deterministic", False) else policy
+        )
+        adapter = ReplayAdapter(used, make, name=policy.name)
+        out.append(replay(adapter, events, runs=runs, keep=keep, random_state=seed))
+    return out
+
+
+def write_tables(run: EvaluationRun, out: Path) -> list[Path]:
+    """Write the replay and ground-truth tables as CSV under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in (
+        ("replay_baselines.csv", run.replay_baselines),
+        ("replay_ablations.csv", run.replay_ablations),
+    ):
+        frame.to_csv(out / name)
+        written.append(out / name)
+    for name, res in (
+        ("truth_baselines.csv", run.truth_baselines),
+        ("truth_ablations.csv", run.truth_ablations),
+    ):
+        if res is not None:
+            res.table().to_csv(out / name)
+            written.append(out / name)
+    return written
