@@ -27,9 +27,9 @@ def test_db_upgrade_reports_what_it_did(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "x.db")
     first = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert first.exit_code == 0, first.output
-    assert "migrated from empty to 0001" in first.output
+    assert "migrated from empty to 0002" in first.output
     again = runner.invoke(app, ["db", "upgrade", "--database-url", url])
-    assert "already at revision 0001" in again.output
+    assert "already at revision 0002" in again.output
 
 
 def test_ingest_prints_what_it_stored_and_rejects_bad_files(tmp_path: Path) -> None:

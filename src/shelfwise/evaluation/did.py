@@ -183,6 +183,7 @@ def difference_in_differences(
     n_permutations: int = 5000,
     n_bootstrap: int = 2000,
     ci_level: float = 0.95,
+    bootstrap_strata: bool = False,
     random_state: int | np.random.Generator | None = None,
 ) -> DIDResult:
     """Estimate DID with a permutation p-value and bootstrap intervals.
@@ -196,11 +197,17 @@ def difference_in_differences(
         whether the row is after the intervention; the outcome (e.g. daily units sold).
     stratum : str, optional
         Column of the randomisation stratum (e.g. store in a within-store design). Labels are
-        permuted and units resampled within strata.
+        permuted within strata (see ``bootstrap_strata`` for the interval).
     n_permutations, n_bootstrap : int
         Resamples for the test and the interval.
     ci_level : float
         Interval coverage, in (0, 1).
+    bootstrap_strata : bool
+        Resample units within (stratum, group) cells for the interval. Off by default: with
+        the one or two units per cell of a within-store design (a store's displays), such cells
+        have almost no variance and a nominal 95% interval covered a null effect only about 80%
+        of the time in simulated experiments on the synthetic chain (98% when resampling within
+        group across strata, the default). The permutation test always stays within strata.
     random_state : int, Generator or None
         Seed for the resampling.
 
@@ -240,7 +247,8 @@ def difference_in_differences(
     perm = _permute(labels, strata, n_permutations, rng)
     null = _did(d, perm)
     p = float((1 + np.sum(np.abs(null) >= abs(est) - 1e-12)) / (1 + n_permutations))
-    idx = _bootstrap(labels, strata, n_bootstrap, rng)
+    boot_strata = strata if bootstrap_strata else np.zeros(len(units), dtype=int)
+    idx = _bootstrap(labels, boot_strata, n_bootstrap, rng)
     boot = _boot_did(d, labels, idx)
     boot_pct = _boot_did_pct(pre, pst, labels, idx)
     lo, hi = (1 - ci_level) / 2, 1 - (1 - ci_level) / 2

@@ -37,7 +37,7 @@ Design choices
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
@@ -486,8 +486,7 @@ def _estimate(
 ) -> DIDResult:
     """DID with the permutation test within stores and, unless ``bootstrap_strata``, a
     bootstrap interval that resamples displays within arm but across stores."""
-    g_test, g_boot = rng.spawn(2)
-    res = difference_in_differences(
+    return difference_in_differences(
         panel,
         unit="display_id",
         treated="treated",
@@ -497,25 +496,6 @@ def _estimate(
         n_permutations=n_permutations,
         n_bootstrap=n_bootstrap,
         ci_level=ci_level,
-        random_state=g_test,
-    )
-    if bootstrap_strata:
-        return res
-    flat = difference_in_differences(
-        panel,
-        unit="display_id",
-        treated="treated",
-        post="post",
-        outcome="units",
-        n_permutations=1,
-        n_bootstrap=n_bootstrap,
-        ci_level=ci_level,
-        random_state=g_boot,
-    )
-    return replace(
-        res,
-        ci_low=flat.ci_low,
-        ci_high=flat.ci_high,
-        ci_pct_low=flat.ci_pct_low,
-        ci_pct_high=flat.ci_pct_high,
+        bootstrap_strata=bootstrap_strata,
+        random_state=rng,
     )

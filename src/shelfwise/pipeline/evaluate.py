@@ -19,6 +19,7 @@ model), without RBP (linear regression on x_q), without heuristic search (greedy
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ from shelfwise.assortment.problem import (
     PayoffEstimator,
     PayoffTable,
 )
-from shelfwise.demand import RBPModel
+from shelfwise.demand import ConvergenceWarning, RBPModel
 from shelfwise.domain import Display, Product
 from shelfwise.evaluation import (
     ReplayResult,
@@ -144,6 +145,8 @@ class PayoffSuite:
     linear_global: LinearPayoffs
     ensemble: DeepEnsemblePayoffs | None
     seconds: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """Convergence warnings of the RBP fits (collected, not printed)."""
 
 
 def fit_suite(
@@ -161,13 +164,18 @@ def fit_suite(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("Fitting RBP on the training window (clustered)")
-    rbp = RBPModel(**opts).fit(observations, dict(clusters))  # type: ignore[arg-type]
-    seconds["rbp"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    progress("Fitting RBP without clustering (ablation)")
     one = {s: "all" for s in clusters}
-    rbp_global = RBPModel(**opts).fit(observations, one)  # type: ignore[arg-type]
-    seconds["rbp_global"] = time.perf_counter() - t0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        rbp = RBPModel(**opts).fit(observations, dict(clusters))  # type: ignore[arg-type]
+        seconds["rbp"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        progress("Fitting RBP without clustering (ablation)")
+        rbp_global = RBPModel(**opts).fit(observations, one)  # type: ignore[arg-type]
+        seconds["rbp_global"] = time.perf_counter() - t0
+    messages = tuple(
+        f"evaluation fit: {w.message}" for w in caught if issubclass(w.category, ConvergenceWarning)
+    )
     t0 = time.perf_counter()
     linear = LinearPayoffs(by_cluster=True).fit(observations, clusters)
     linear_global = LinearPayoffs(by_cluster=False, name="linear_global").fit(observations)
@@ -188,6 +196,7 @@ def fit_suite(
         linear_global,
         ensemble,
         seconds,
+        messages,
     )
 
 
@@ -395,6 +404,7 @@ def evaluate_policies(
     )
     seconds["fit"] = time.perf_counter() - t0
     seconds.update({f"fit_{k}": v for k, v in suite.seconds.items()})
+    notes += suite.warnings
     baselines = baseline_policies(suite, lam=lam)
     ablations = ablation_policies(suite, lam=lam)
 
