@@ -38,10 +38,16 @@ def read_artifact(path: Path, config_keys: set[str]) -> tuple[dict[str, Any], di
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as exc:
-        raise ArtifactMismatchError(f"{path} is not a readable RBP model file: {exc}") from exc
+        raise ArtifactMismatchError(
+            f"{path} is not an RBP model (an .npz file written by `shelfwise fit`): "
+            f"{type(exc).__name__}"
+        ) from exc
     if "__header__" not in arrays:
         raise ArtifactMismatchError(f"{path} has no shelfwise header; it is not an RBP model")
-    header = json.loads(str(arrays.pop("__header__")))
+    try:
+        header = json.loads(str(arrays.pop("__header__")))
+    except json.JSONDecodeError as exc:
+        raise ArtifactMismatchError(f"{path} has a corrupt shelfwise header: {exc}") from exc
     if header.get("artifact") != ARTIFACT_KIND:
         raise ArtifactMismatchError(
             f"{path} holds a {header.get('artifact')!r} artifact, not {ARTIFACT_KIND!r}"

@@ -404,3 +404,10 @@ class RecommendationRun:
     def __post_init__(self) -> None:
         require_text(self.policy, "policy", " for a recommendation run")
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+        seen: set[str] = set()
+        for rec in self.recommendations:
+            if rec.display_id in seen:
+                raise InvalidParameterError(
+                    f"display {rec.display_id!r} appears twice in the recommendation run"
+                )
+            seen.add(rec.display_id)

@@ -32,6 +32,8 @@ from shelfwise.exceptions import InvalidParameterError, NotFoundError
 from shelfwise.planogram.render import render_to_file
 from shelfwise.storage import Repository
 
+from .models import check_clusters
+
 RECOMMENDATIONS_FILE = "recommendations.csv"
 
 
@@ -64,8 +66,8 @@ def load_workspace(repo: Repository) -> Workspace:
     stores = repo.list_stores()
     if any(s.lat is None or s.lon is None for s in stores):
         notes.append(
-            "some stores have no coordinates: stores cannot be clustered by geography; "
-            "without a --clusters file every store is in one cluster"
+            "some stores have no coordinates: stores cannot be clustered by geography, so "
+            "unless store clusters are given every store is in one cluster"
         )
     unsized = [p for p in products.values() if not p.has_dimensions]
     if unsized:
@@ -99,10 +101,18 @@ def build_problems(
     """
     chosen = list(ws.displays.values())
     if display_ids is not None:
-        unknown = sorted(set(display_ids) - set(ws.displays))
+        wanted = list(dict.fromkeys(display_ids))
+        unknown = sorted(set(wanted) - set(ws.displays))
         if unknown:
             raise NotFoundError(f"display_id {unknown[0]!r} is not stored")
-        chosen = [ws.displays[d] for d in display_ids]
+        visited = set(ws.visits["display_id"].dropna().astype(str))
+        idle = [d for d in wanted if d not in visited]
+        if idle:
+            raise InvalidParameterError(
+                f"display_id {idle[0]!r} has no visits to recommend from "
+                f"({len(idle)} requested display(s) without visits)"
+            )
+        chosen = [ws.displays[d] for d in wanted]
     graph = CooccurrenceGraph.from_visits(ws.visits, ws.products)
     problems = display_problems(
         chosen,
@@ -177,22 +187,39 @@ def recommend_all(
     started = time.perf_counter()
     ws = load_workspace(repo)
     notes = list(ws.notes)
-    labels = dict(clusters) if clusters is not None else None
-    if labels is None:
-        labels = {s: c for s, c in model.store_clusters_.items()}
+    labels = {str(s): str(c) for s, c in model.store_clusters_.items()}
+    if clusters is not None:
+        check_clusters(clusters, (s.store_id for s in repo.list_stores()), source="clusters")
+        fitted = {str(c) for c in model.cluster_labels_}
+        strange = sorted({str(c) for c in clusters.values()} - fitted)
+        if strange:
+            raise InvalidParameterError(
+                f"clusters names cluster {strange[0]!r}, which the model was not fitted on; "
+                f"its clusters are {sorted(fitted)}"
+            )
+        labels.update({str(s): str(c) for s, c in clusters.items()})
     rng = np.random.default_rng(random_state)
     problems, _ = build_problems(
         ws, clusters=labels, tau=tau, display_ids=display_ids, random_state=rng
     )
+    if not problems:
+        raise InvalidParameterError("no display has visits to recommend from")
     unknown = sorted({p.store_id for p in problems if p.cluster is None})
     if unknown:
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
         notes.append(
-            f"{len(unknown)} store(s) have no cluster ({', '.join(unknown[:3])}...): they are "
-            "scored at the model's first cluster"
+            f"{len(unknown)} store(s) have no cluster ({shown}): they are scored at the "
+            "model's first cluster"
         )
         first = model.cluster_labels_[0]
         problems = [p if p.cluster is not None else _with_cluster(p, str(first)) for p in problems]
     payoffs = RBPPayoffs(model)
+    problems, dropped = drop_unknown_candidates(problems, payoffs)
+    if dropped:
+        notes.append(
+            f"{dropped} candidate(s) were left out because the payoff model has no estimate "
+            "for them (products it was not fitted on)"
+        )
     policy = EdgeRec3DPolicy(payoffs, lam=lam, n_swaps=n_swaps, epsilon=epsilon)
     recs: list[DisplayRecommendation] = []
     for i, prob in enumerate(problems):
@@ -224,6 +251,24 @@ def recommend_all(
     if out is not None:
         written += write_recommendations(run, ws, out, pictures=pictures, repo=repo)
     return RecommendRun(run, run_id, tuple(notes), tuple(written), time.perf_counter() - started)
+
+
+def drop_unknown_candidates(
+    problems: Sequence[DisplayProblem], payoffs: object
+) -> tuple[list[DisplayProblem], int]:
+    """Remove candidates the payoff model knows nothing about (they would score 0, which can
+    beat known products with a negative PEPF); returns the problems and how many went."""
+    unknown_of = getattr(payoffs, "unknown_products", None)
+    if unknown_of is None:
+        return list(problems), 0
+    out, dropped = [], 0
+    for prob in problems:
+        unknown = set(unknown_of(prob.candidates))
+        if unknown:
+            dropped += len(unknown)
+            prob = replace(prob, candidates=tuple(c for c in prob.candidates if c not in unknown))
+        out.append(prob)
+    return out, dropped
 
 
 def _with_cluster(problem: DisplayProblem, cluster: str) -> DisplayProblem:

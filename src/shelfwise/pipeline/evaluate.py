@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,8 @@ from shelfwise.exceptions import InvalidParameterError
 from shelfwise.perception.sales import ESTIMATED_FLAGS, sales_from_visits
 from shelfwise.storage import Repository
 
-from .assortment import Workspace, build_problems, load_workspace
+from .assortment import Workspace, build_problems, drop_unknown_candidates, load_workspace
+from .models import check_clusters
 
 Progress = Callable[[str], None]
 
@@ -261,6 +263,7 @@ class ReplayProblems:
         *,
         tau: int = 5,
         max_facings: int = 14,
+        unknown: Sequence[str] = (),
         random_state: int = 0,
     ) -> None:
         self.displays = displays
@@ -271,6 +274,7 @@ class ReplayProblems:
         self.tau = tau
         self.max_facings = max_facings
         self.random_state = random_state
+        self.unknown = set(unknown)
         self._cache: dict[str, DisplayProblem] = {}
 
     def __call__(self, ctx: SlotContext) -> DisplayProblem:
@@ -280,7 +284,7 @@ class ReplayProblems:
             return found
         display = self.displays[ctx.display_id]
         state = {p: min(int(q), self.max_facings) for p, q in ctx.previous_state.items() if q > 0}
-        rng = np.random.default_rng([self.random_state, len(self._cache)])
+        rng = np.random.default_rng([self.random_state, zlib.crc32(ctx.event_id.encode())])
         clearance = max((s.clearance_cm for s in display.shelves), default=None)
         fits = self.eligible.get(ctx.display_id, set())
         cands = [
@@ -293,7 +297,7 @@ class ReplayProblems:
                 clearance_cm=clearance,
                 random_state=rng,
             )
-            if c.product_id in fits
+            if c.product_id in fits and c.product_id not in self.unknown
         ]
         problem = DisplayProblem(
             store_id=ctx.store_id,
@@ -369,11 +373,31 @@ def evaluate_policies(
     random_state : int
         Seeds everything.
     """
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise InvalidParameterError(f"runs must be an integer >= 1; got {runs!r}")
+    if not 0.0 < keep <= 1.0:
+        raise InvalidParameterError(f"keep must be in (0, 1]; got {keep!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise InvalidParameterError(f"rounds must be an integer >= 1; got {rounds!r}")
     seconds: dict[str, float] = {}
     ws = workspace or load_workspace(repo)
     notes = list(ws.notes)
-    labels = dict(clusters) if clusters else {s.store_id: "all" for s in repo.list_stores()}
-    if clusters is None:
+    store_ids = [s.store_id for s in repo.list_stores()]
+    if clusters:
+        check_clusters(clusters, store_ids, source="clusters")
+        missing = sorted(set(store_ids) - set(clusters))
+        if missing:
+            raise InvalidParameterError(
+                f"clusters gives no cluster for store {missing[0]!r} "
+                f"({len(missing)} stored store(s) without one)"
+            )
+        labels = {str(s): str(c) for s, c in clusters.items()}
+        notes.append(
+            "store clusters were chosen on all visits' sales (K by ANOVA), held-out ones "
+            "included; the payoff models themselves see only the training window"
+        )
+    else:
+        labels = {s: "all" for s in store_ids}
         notes.append(
             "no store clusters given: one cluster, so the ablations with and without "
             "clustering fit the same kind of model"
@@ -413,6 +437,7 @@ def evaluate_policies(
         t0 = time.perf_counter()
         progress("Scoring recommendations on the chain's true demand")
         problems, eligible = build_problems(ws, clusters=labels, random_state=random_state)
+        problems, _ = drop_unknown_candidates(problems, suite.rbp)
         truth_base = evaluate_on_truth(
             baselines,
             problems,
@@ -437,11 +462,22 @@ def evaluate_policies(
     graph = CooccurrenceGraph.from_visits(train_visits, ws.products)
     eligible_all = {d: eligible_products(disp, ws.products) for d, disp in ws.displays.items()}
     make = ReplayProblems(
-        ws.displays, ws.products, graph, eligible_all, labels, random_state=random_state
+        ws.displays,
+        ws.products,
+        graph,
+        eligible_all,
+        labels,
+        unknown=suite.rbp.unknown_products(sorted(ws.products)),
+        random_state=random_state,
     )
     events = events_from_log(log)
     test_ids = set(test["visit_id"])
     events = [e for e in events if e.context.event_id in test_ids and e.context.previous_state]
+    if not events:
+        raise InvalidParameterError(
+            f"no held-out visits to replay after {split:%Y-%m-%d %H:%M}; raise holdout "
+            f"(now {holdout})"
+        )
     rep_base = _replay_all(baselines, make, events, runs=runs, keep=keep, seed=random_state)
     rep_abl = _replay_all(ablations, make, events, runs=runs, keep=keep, seed=random_state)
     seconds["replay"] = time.perf_counter() - t0

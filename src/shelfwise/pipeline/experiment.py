@@ -185,10 +185,18 @@ def analyse_panel_file(
         tcol = time
         if tcol is None:
             tcol = "_period"
-            frame[tcol] = frame[post].map({False: "pre", True: "post"})
-        fig = did_trend_figure(
-            frame, result, time=tcol, treated=treated, outcome=outcome, title=path.name
-        )
+            frame[tcol] = pd.Categorical(
+                frame[post].map({False: "pre", True: "post"}), ["pre", "post"], ordered=True
+            )
+        else:
+            as_number = pd.to_numeric(frame[tcol], errors="coerce")
+            if as_number.notna().all():
+                frame[tcol] = as_number
+            else:
+                as_date = pd.to_datetime(frame[tcol], errors="coerce")
+                if as_date.notna().all():
+                    frame[tcol] = as_date
+        fig = did_trend_figure(frame, result, time=tcol, treated=treated, outcome=outcome)
         fig.savefig(out / EXPERIMENT_FIGURE, dpi=110, bbox_inches="tight")
         written.append(out / EXPERIMENT_FIGURE)
     return PanelExperimentRun(result, panel, tuple(written))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,13 +119,45 @@ def observations_from_visits(visits: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def read_clusters(path: Path) -> dict[str, str]:
     """Read a ``store_id,cluster`` CSV (as ``shelfwise cluster`` writes it)."""
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or not {"store_id", "cluster"} <= set(reader.fieldnames):
-            raise InvalidParameterError(
-                f"{path} must have columns store_id and cluster; got {reader.fieldnames}"
-            )
-        return {row["store_id"]: row["cluster"] for row in reader}
+    if not path.is_file():
+        raise InvalidParameterError(f"clusters file {path} does not exist or is not a file")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or not {"store_id", "cluster"} <= set(reader.fieldnames):
+                raise InvalidParameterError(
+                    f"{path} must have columns store_id and cluster; got {reader.fieldnames}"
+                )
+            out: dict[str, str] = {}
+            for i, row in enumerate(reader, start=2):
+                store, label = (row["store_id"] or "").strip(), (row["cluster"] or "").strip()
+                if not store or not label:
+                    raise InvalidParameterError(
+                        f"{path}, row {i}: store_id and cluster must be non-empty; got "
+                        f"{row['store_id']!r}, {row['cluster']!r}"
+                    )
+                if store in out and out[store] != label:
+                    raise InvalidParameterError(
+                        f"{path}, row {i}: store {store!r} is given two clusters "
+                        f"({out[store]!r} and {label!r})"
+                    )
+                out[store] = label
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterError(f"{path} is not a UTF-8 CSV file: {exc}") from exc
+    if not out:
+        raise InvalidParameterError(f"{path} has no rows")
+    return out
+
+
+def check_clusters(clusters: Mapping[str, str], stores: Iterable[str], *, source: str) -> None:
+    """Every store in ``clusters`` must be a stored store; raise naming the first stranger."""
+    known = set(stores)
+    unknown = sorted(set(clusters) - known)
+    if unknown:
+        raise InvalidParameterError(
+            f"{source} names store {unknown[0]!r}, which is not in the database "
+            f"({len(unknown)} unknown store(s))"
+        )
 
 
 @dataclass(frozen=True)
