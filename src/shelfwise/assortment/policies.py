@@ -18,6 +18,7 @@ replay protocol is structural, and the adapter only needs context objects with `
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,27 +151,36 @@ def _greedy_fill(
     product is at its cap, or (on a greedy step) no marginal gain is positive. With probability
     ``epsilon`` a step instead gives its facing to a uniformly random product below the cap
     (one ``rng.random()`` draw per step, and one ``rng.integers`` draw per random step). Ties go
-    to the lowest row.
+    to the lowest row. A heap of marginal gains (stale entries skipped) keeps each step
+    O(log n).
     """
     n, width = values.shape
     cap = width - 1
-    x = np.zeros(n, dtype=np.int64)
-    rows = np.arange(n)
+    vals = np.asarray(values, dtype=np.float64).tolist()
+    x = [0] * n
+    heap: list[tuple[float, int, int]] = []
+    if cap > 0:
+        heap = [(-(vals[i][1] - vals[i][0]), i, 0) for i in range(n)]
+        heapq.heapify(heap)
+    open_count = n if cap > 0 else 0
     for _ in range(max_slots):
-        open_ = x < cap
-        if not open_.any():
+        if open_count == 0:
             break
         if epsilon > 0.0 and rng is not None and rng.random() < epsilon:
-            choices = np.flatnonzero(open_)
-            x[choices[int(rng.integers(choices.size))]] += 1
-            continue
-        nxt = np.minimum(x + 1, cap)
-        gain = np.where(open_, values[rows, nxt] - values[rows, x], -np.inf)
-        best = int(np.argmax(gain))
-        if not gain[best] > 0.0:
-            break
-        x[best] += 1
-    return x
+            choices = [k for k in range(n) if x[k] < cap]
+            i = choices[int(rng.integers(len(choices)))]
+        else:
+            while heap and heap[0][2] != x[heap[0][1]]:
+                heapq.heappop(heap)
+            if not heap or not -heap[0][0] > 0.0:
+                break
+            i = heapq.heappop(heap)[1]
+        x[i] += 1
+        if x[i] < cap:
+            heapq.heappush(heap, (-(vals[i][x[i] + 1] - vals[i][x[i]]), i, x[i]))
+        else:
+            open_count -= 1
+    return np.asarray(x, dtype=np.int64)
 
 
 def _random_vector(n: int, cap: int, max_slots: int, rng: np.random.Generator) -> NDArray[np.int64]:
