@@ -20,9 +20,9 @@ from shelfwise.assortment.policies import (
     MOPOPolicy,
     RandomPolicy,
     ReplayAdapter,
-    _repair,
     solve_lp_relaxation,
 )
+from shelfwise.assortment.policies._common import _repair
 from shelfwise.assortment.problem import (
     AssortmentPolicy,
     DisplayProblem,
