@@ -84,6 +84,7 @@ def test_synth_then_ingest_then_demo(tmp_path: Path) -> None:
     assert (folder / "recommendations" / "recommendations.csv").is_file()
     assert list((folder / "recommendations").glob("*_after.png"))
     assert (folder / "evaluation" / "replay_baselines.csv").is_file()
+    assert (folder / "evaluation" / "oracle_share.png").is_file()
     assert (folder / "experiment" / "experiment_trend.png").is_file()
     url = sqlite_url(folder / "shelfwise.db")
     runs = Repository.from_url(url).recommendation_runs()

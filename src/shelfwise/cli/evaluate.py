@@ -19,7 +19,6 @@ from shelfwise.cli._common import (
 )
 from shelfwise.cli.synth import DEFAULT
 from shelfwise.data.synthetic import ChainConfig
-from shelfwise.evaluation.figures import oracle_share_figure
 from shelfwise.pipeline import read_clusters
 from shelfwise.pipeline.evaluate import EvaluationRun, evaluate_policies, write_tables
 from shelfwise.pipeline.models import chain_truth
@@ -128,13 +127,7 @@ def evaluate_cmd(
                 progress=step,
             )
             bar.update(task, description="Done")
-        written = write_tables(run, out)
-        if run.truth_baselines is not None:
-            fig = oracle_share_figure(run.truth_baselines)
-            path = out / "oracle_share.png"
-            fig.savefig(path, dpi=110, bbox_inches="tight")
-            written.append(path)
-        return run, written
+        return run, write_tables(run, out)
 
     run, written = run_or_exit(work, stores=False)
     print_evaluation(run)

@@ -58,6 +58,7 @@ from shelfwise.evaluation import (
     replay,
     replay_table,
 )
+from shelfwise.evaluation.figures import oracle_share_figure
 from shelfwise.evaluation.groundtruth import (
     DemandTruth,
     GroundTruthResult,
@@ -72,6 +73,8 @@ from .assortment import Workspace, build_problems, drop_unknown_candidates, load
 from .models import check_clusters
 
 Progress = Callable[[str], None]
+
+ORACLE_FIGURE = "oracle_share.png"
 
 ABLATIONS: tuple[tuple[bool, bool, bool], ...] = tuple(
     (c, r, h) for r in (False, True) for c in (False, True) for h in (False, True)
@@ -532,7 +535,7 @@ def _replay_all(
 
 
 def write_tables(run: EvaluationRun, out: Path) -> list[Path]:
-    """Write the replay and ground-truth tables as CSV under ``out``."""
+    """Write the replay and ground-truth tables (CSV) and the oracle-share figure under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in (
@@ -548,4 +551,8 @@ def write_tables(run: EvaluationRun, out: Path) -> list[Path]:
         if res is not None:
             res.table().to_csv(out / name)
             written.append(out / name)
+    if run.truth_baselines is not None:
+        path = out / ORACLE_FIGURE
+        oracle_share_figure(run.truth_baselines).savefig(path, dpi=110, bbox_inches="tight")
+        written.append(path)
     return written
