@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint pytest bench clean
+.PHONY: demo test lint pytest bench clean generative-model
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run.py
+
+# Retrain the small diffusion checkpoint shipped in the package (about 15 min on 2 cores).
+generative-model: $(STAMP)
+	$(BIN)/shelfwise generate train --synthetic-seed 0 --iterations 3000 --for-inference \
+		--out src/shelfwise/generative/assets/default
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shelfwise import __version__
-from shelfwise.cli import db, planogram
+from shelfwise.cli import db, generate, planogram
 from shelfwise.cli.cluster import cluster_cmd
 from shelfwise.cli.demo import demo_cmd
 from shelfwise.cli.evaluate import evaluate_cmd
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(planogram.app, name="planogram")
+app.add_typer(generate.app, name="generate")
 app.command("synth")(synth_cmd)
 app.command("ingest")(ingest_cmd)
 app.command("demo")(demo_cmd)
