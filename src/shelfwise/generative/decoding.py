@@ -278,6 +278,48 @@ def _labels(
     return labels
 
 
+def _segment_labels(
+    arr: NDArray[np.float64],
+    s: int,
+    attributes: NDArray[np.float64],
+    allowed: NDArray[np.bool_],
+    switch_cost: float,
+) -> NDArray[np.int64]:
+    """Product index per slot of row ``s`` by MAP segmentation (-1: empty).
+
+    Occupancy is read from the ``occupied`` channel as in :func:`decode_naive`; an occupied
+    slot is explained by an allowed product at its squared distance, and every change of
+    label along the shelf costs ``switch_cost``. The cheapest labelling (Viterbi) reads
+    products as the blocks they are in real planograms instead of a product per slot, so
+    noise in a few channels no longer splits a block into several products. With
+    ``switch_cost = 0`` this is the slot-by-slot nearest allowed product.
+    """
+    cells = arr[:, s, :].T  # (K, C)
+    cand = np.flatnonzero(allowed)
+    occupied = arr[_OCCUPIED, s] > 0
+    if cand.size == 0 or not occupied.any():
+        return np.full(cells.shape[0], -1, dtype=np.int64)
+    d2 = ((cells[:, None, :] - attributes[cand][None, :, :]) ** 2).sum(axis=2)  # (K, P')
+    empty = np.where(occupied, np.inf, 0.0)[:, None]
+    cost = np.hstack([np.where(occupied[:, None], d2, np.inf), empty])  # (K, M)
+    n_slots, m = cost.shape
+    acc = cost[0].copy()
+    back = np.zeros((n_slots, m), dtype=np.int64)
+    same = np.arange(m)
+    for k in range(1, n_slots):
+        j = int(np.argmin(acc))
+        switch = acc[j] + switch_cost
+        moved = switch < acc
+        back[k] = np.where(moved, j, same)
+        acc = np.where(moved, switch, acc) + cost[k]
+    path = np.empty(n_slots, dtype=np.int64)
+    path[-1] = int(np.argmin(acc))
+    for k in range(n_slots - 1, 0, -1):
+        path[k - 1] = back[k, path[k]]
+    labels = np.where(path < cand.size, cand[np.minimum(path, cand.size - 1)], -1)
+    return labels.astype(np.int64)
+
+
 def _position(s: int, b: _Block, product_ids: Sequence[str], deep: int) -> Position:
     return Position(
         shelf_index=s,
@@ -547,16 +589,19 @@ def decode_structured(
     codec: PlanogramCodec,
     rulebook: Rulebook | None = None,
     *,
+    switch_cost: float = 1.5,
     provenance: str = "diffusion:structured",
 ) -> Planogram:
     """The model's planogram, constrained so that the physical and zoning rules hold.
 
     Shelf by shelf, in this order:
 
-    1. Read blocks as :func:`decode_naive` does, but a slot's product is the nearest among the
-       products ``codec.allowed(display, rulebook)`` lets stand on that shelf (height <=
-       clearance, depth <= shelf depth, width <= shelf width, age zone). A shelf on which no
-       product is allowed stays empty.
+    1. Read blocks as :func:`decode_naive` does, but with the products
+       ``codec.allowed(display, rulebook)`` lets stand on that shelf (height <= clearance,
+       depth <= shelf depth, width <= shelf width, age zone) as the only candidates, and
+       slots labelled by MAP segmentation rather than one by one: each slot is explained by
+       a product or by "empty" at its squared distance, and each change along the shelf
+       costs ``switch_cost`` (Viterbi). A shelf on which no product is allowed stays empty.
     2. Merge adjacent blocks of one product; group blocks stably (order of first appearance,
        not a sort) at the level of each ``category_blocking`` rule acting on the display, the
        first rule's level outermost; where two levels cut across each other (e.g.
@@ -624,7 +669,7 @@ def decode_structured(
     gap = _gap_cm(rulebook, display)
     shelves: list[list[_Block]] = []
     for s, shelf in enumerate(display.shelves):
-        labels = _labels(arr, s, attributes, allowed[s])
+        labels = _segment_labels(arr, s, attributes, allowed[s], switch_cost)
         blocks = _read_row(labels, shelf.width_cm / codec.n_slots, cat.width)
         # one block per product and shelf: products are grouped inside the rule levels
         blocks = _merge(_stable_group(_merge(blocks), [*levels, "product_id"], cat))
