@@ -48,6 +48,7 @@ from shelfwise.pipeline.generative import (
 )
 
 N_CASES = 24
+GUIDANCE_SCALE = 0.05
 N_SAMPLES = 2
 LATENCY_RUNS = 100
 ABLATION_ITERATIONS = 1000
@@ -126,6 +127,13 @@ def run() -> dict[str, Any]:
             ),
             "diffusion-fp32-torch": open_pipeline(
                 registry, precision="torch", naive=True, n_threads=1
+            ),
+            "diffusion-fp32-torch-guided": open_pipeline(
+                registry,
+                precision="torch",
+                naive=True,
+                n_threads=1,
+                constraint_guidance=GUIDANCE_SCALE,
             ),
         }
         results = evaluate_generative(

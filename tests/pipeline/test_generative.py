@@ -457,3 +457,32 @@ def test_sampling_latency(checkpoint: Path, data: GenerativeData) -> None:
     for kw in ({"n": 0}, {"warmup": -1}, {"n": 2.5}):
         with pytest.raises(InvalidParameterError, match="must be an integer"):
             sampling_latency("tiny", pipe, case.display, case.cluster, **kw)  # type: ignore[arg-type]
+
+
+def test_psa_files_are_a_training_source(chain: SyntheticChain, tmp_path: Path) -> None:
+    from shelfwise.pipeline.generative import load_generative_data
+    from shelfwise.planogram.psa import PsaDocument, write_psa
+
+    displays = {d.display_id: d for d in chain.displays}
+    latest = {p.display_id: p for p in chain.planograms}  # by display, the newest version
+    for k, plan in enumerate(latest.values()):
+        d = displays[plan.display_id]
+        used = set(plan.facings())
+        products = tuple(p for p in chain.products if p.product_id in used)
+        write_psa(PsaDocument(f"project {k}", d, products, plan), tmp_path / f"{k}.psa")
+    data = load_generative_data(psa=tmp_path)
+    assert len(data.planograms) == len(latest)
+    assert data.cluster_names == ("all",)
+    assert data.revenue is None
+    assert any("one cluster" in n for n in data.notes)
+    ts = data.training_set()
+    assert len(ts) == sum(
+        displays[p.display_id].store_id in set(data.train_stores) for p in latest.values()
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidParameterError, match=r"holds no \.psa files"):
+        load_generative_data(psa=tmp_path / "empty")
+    with pytest.raises(InvalidParameterError, match="does not exist"):
+        load_generative_data(psa=tmp_path / "missing")
+    with pytest.raises(InvalidParameterError, match="--psa reads planogram files only"):
+        load_generative_data(psa=tmp_path, synthetic_seed=0)

@@ -855,6 +855,8 @@ def psa_generative_data(
     """
     from shelfwise.planogram.psa import read_psa
 
+    if not path.exists():
+        raise InvalidParameterError(f"--psa {path} does not exist")
     files = sorted(path.glob("*.psa")) if path.is_dir() else [path]
     if not files:
         raise InvalidParameterError(f"--psa {path} holds no .psa files")
