@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run.py
 
-# Retrain the small diffusion checkpoint shipped in the package (about 15 min on 2 cores).
+# Retrain the small diffusion checkpoint shipped in the package (about 20 min on 2 cores).
 generative-model: $(STAMP)
 	$(BIN)/shelfwise generate train --synthetic-seed 0 --iterations 3000 --for-inference \
 		--out src/shelfwise/generative/assets/default

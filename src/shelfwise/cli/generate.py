@@ -18,6 +18,7 @@ from shelfwise.exceptions import InvalidParameterError, NotFoundError
 from shelfwise.generative.pipelines.planogram import GeneratedPlanogram
 from shelfwise.generative.registry import ModelRegistry
 from shelfwise.pipeline.generative import (
+    SHIPPED_MODEL,
     GenerativeData,
     LoadedModel,
     evaluate_generative,
@@ -169,6 +170,7 @@ def export_cmd(
     clusters: ClustersOpt = None,
     truth_seed: TruthOpt = None,
     synthetic_seed: SyntheticOpt = None,
+    psa: PsaOpt = None,
     gate_displays: Annotated[int, typer.Option(help="Held-out displays of the gate.")] = 24,
     valid_tolerance: Annotated[float, typer.Option(help="Gate: validity drop allowed.")] = 0.05,
     revenue_tolerance: Annotated[
@@ -178,7 +180,7 @@ def export_cmd(
     """Export to ONNX, quantise to static INT8, run the accuracy gate, publish a version."""
 
     def work() -> None:
-        data = _data(database_url, clusters, truth_seed, synthetic_seed)
+        data = _data(database_url, clusters, truth_seed, synthetic_seed, psa)
         with console.status("exporting, calibrating and gating"):
             run = export_generative(
                 checkpoint,
@@ -212,12 +214,14 @@ def _display_and_cluster(
     clusters: Path | None,
     database_url: str | None,
     synthetic_seed: int | None,
+    psa: Path | None,
     model: LoadedModel,
 ) -> tuple[Display, int, str]:
     data = load_generative_data(
         database_url=database_url,
         clusters=clusters,
         synthetic_seed=synthetic_seed,
+        psa=psa,
     )
     if display_id not in data.displays:
         raise InvalidParameterError(f"--display {display_id!r} is not a known display")
@@ -237,6 +241,18 @@ def _display_and_cluster(
     return display, codec.cluster_index(label), label
 
 
+def _model_path(model: Path) -> Path:
+    """The default registry, or the shipped checkpoint when there is none yet."""
+    if model == DEFAULT_REGISTRY and not model.exists():
+        err_console.print(
+            f"[bold yellow]Note:[/] no model registry at {model} yet (shelfwise generate "
+            f"export publishes one); using the shipped checkpoint {SHIPPED_MODEL}",
+            highlight=False,
+        )
+        return SHIPPED_MODEL
+    return model
+
+
 def _open_for(
     model: Path,
     precision: str,
@@ -247,12 +263,13 @@ def _open_for(
     clusters: Path | None,
     database_url: str | None,
     synthetic_seed: int | None,
+    psa: Path | None,
 ) -> tuple[LoadedModel, Display, int]:
-    loaded = open_pipeline(model, precision=precision, n_steps=steps, eta=eta)  # type: ignore[arg-type]
+    loaded = open_pipeline(_model_path(model), precision=precision, n_steps=steps, eta=eta)  # type: ignore[arg-type]
     if loaded.note:
         err_console.print(f"[bold yellow]Note:[/] {loaded.note}", highlight=False)
     display, idx, _ = _display_and_cluster(
-        display_id, cluster, clusters, database_url, synthetic_seed, loaded
+        display_id, cluster, clusters, database_url, synthetic_seed, psa, loaded
     )
     return loaded, display, idx
 
@@ -310,13 +327,14 @@ def sample_cmd(
     database_url: DatabaseOption = None,
     clusters: ClustersOpt = None,
     synthetic_seed: SyntheticOpt = None,
+    psa: PsaOpt = None,
     precision: PrecisionOpt = "auto",
     steps: StepsOpt = 20,
     eta: EtaOpt = 1.0,
     seed: SeedOpt = 0,
     out: OutOpt = Path("generated"),
 ) -> None:
-    """Generate new planograms for a display in its store's style (always valid)."""
+    """Generate new planograms for a display in its store cluster's style (always valid)."""
 
     def work() -> None:
         loaded, display, idx = _open_for(
@@ -329,6 +347,7 @@ def sample_cmd(
             clusters,
             database_url,
             synthetic_seed,
+            psa,
         )
         outs = loaded.pipeline.generate(display, idx, n_samples=n, rng=np.random.default_rng(seed))
         _report(outs, display, loaded, out, "generated")
@@ -348,13 +367,14 @@ def arrange_cmd(
     database_url: DatabaseOption = None,
     clusters: ClustersOpt = None,
     synthetic_seed: SyntheticOpt = None,
+    psa: PsaOpt = None,
     precision: PrecisionOpt = "auto",
     steps: StepsOpt = 20,
     eta: EtaOpt = 1.0,
     seed: SeedOpt = 0,
     out: OutOpt = Path("generated"),
 ) -> None:
-    """Place a given assortment on a display in its store's style (always valid)."""
+    """Place a given assortment on a display in its store cluster's style (always valid)."""
 
     def work() -> None:
         loaded, display, idx = _open_for(
@@ -367,6 +387,7 @@ def arrange_cmd(
             clusters,
             database_url,
             synthetic_seed,
+            psa,
         )
         catalog = {p.product_id: p for p in loaded.pipeline.codec.catalog}
         if facings is not None:
@@ -401,6 +422,7 @@ def evaluate_cmd(
     clusters: ClustersOpt = None,
     truth_seed: TruthOpt = None,
     synthetic_seed: SyntheticOpt = None,
+    psa: PsaOpt = None,
     displays: Annotated[int, typer.Option(help="Held-out displays.")] = 24,
     samples: Annotated[int, typer.Option(help="Generated planograms per display.")] = 2,
     precision: PrecisionOpt = "auto",
@@ -411,8 +433,9 @@ def evaluate_cmd(
     """Baselines vs the model on held-out stores: validity, repair, revenue, style, latency."""
 
     def work() -> None:
-        data = _data(database_url, clusters, truth_seed, synthetic_seed)
-        loaded = open_pipeline(model, precision=precision, naive=True)  # type: ignore[arg-type]
+        data = _data(database_url, clusters, truth_seed, synthetic_seed, psa)
+        loaded = open_pipeline(_model_path(model), precision=precision, naive=True)  # type: ignore[arg-type]
+        data = data.matching(Path(loaded.source))
         name = f"diffusion-{loaded.precision}"
         with console.status("evaluating") as status:
             results = evaluate_generative(

@@ -3,8 +3,9 @@
 Every method hands out planograms through the same finish step (validator, then repair when a
 hard rule is broken), and every output is scored the same way:
 
-``raw_valid``            share meeting every hard rule before repair; ``raw_valid_by_family``
-                         the share free of each hard rule family's violations
+``raw_valid``            share meeting every hard rule before repair (a case the method failed
+                         on counts as invalid, here and in ``valid_after_repair``);
+                         ``raw_valid_by_family`` the share free of each rule family's violations
 ``naive_raw_valid``      (diffusion only) the same for the slot-by-slot nearest-product decode
                          of the very same tensors: the model's own validity, no structure added
 ``valid_after_repair``   share valid after repair (1.0 unless repair failed)
@@ -210,7 +211,7 @@ def score(
         method=method,
         task=task,
         n=len(flat),
-        raw_valid=float(np.mean([g.raw_valid for g, _ in flat])),
+        raw_valid=float(sum(g.raw_valid for g, _ in flat) / (len(flat) + failures)),
         raw_valid_by_family={f: float(np.mean(v)) for f, v in fam.items() if f in present},
         valid_after_repair=float(
             sum(validate(g.planogram, c.display, catalog, rulebook).is_valid for g, c in flat)

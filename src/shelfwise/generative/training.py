@@ -97,10 +97,18 @@ class PlanogramDiffusion:
         ``revenue``.
     n_iterations_done_ : int
         Optimizer steps taken so far.
+    training_seconds_ : float
+        Wall time of training so far (resumed runs add up).
+    held_out_stores_ : tuple of str
+        Stores kept out of training (set by the caller, e.g.
+        :func:`shelfwise.pipeline.generative.train_generative`; saved with the checkpoint so
+        that export and evaluation use the same held-out stores).
     revenue_scale_ : float
         Mean expected revenue per day of the training planograms (L_revenue's divisor; 1.0
         without revenue data).
     """
+
+    held_out_stores_: tuple[str, ...]
 
     def __init__(
         self,
@@ -206,7 +214,6 @@ class PlanogramDiffusion:
                 f"{codec.n_slots}) for this codec; got {data.x0.shape}"
             )
         rulebook = rulebook if rulebook is not None else default_rulebook()
-        torch.manual_seed(self.random_state)
         config = UNetConfig(
             n_channels=codec.n_channels,
             n_conditions=codec.n_conditions,
@@ -215,7 +222,9 @@ class PlanogramDiffusion:
             n_slots=codec.n_slots,
             block_out_channels=tuple(self.block_out_channels),  # type: ignore[arg-type]
         )
-        model = PlanogramUNet(config)
+        with torch.random.fork_rng():  # seed the initial weights without touching global state
+            torch.manual_seed(self.random_state)
+            model = PlanogramUNet(config)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=0.0)
         rng = np.random.default_rng(self.random_state)
         gen = torch.Generator().manual_seed(self.random_state)
@@ -348,6 +357,7 @@ class PlanogramDiffusion:
             "n_iterations_done": self.n_iterations_done_,
             "revenue_scale": self.revenue_scale_,
             "training_seconds": round(getattr(self, "training_seconds_", 0.0), 1),
+            "held_out_stores": list(getattr(self, "held_out_stores_", ())),
         }
         tmp = out / "config.json.tmp"
         tmp.write_text(json.dumps(config, indent=1))
@@ -399,6 +409,7 @@ class PlanogramDiffusion:
         self.n_iterations_done_ = int(config["n_iterations_done"])
         self.revenue_scale_ = float(config["revenue_scale"])
         self.training_seconds_ = float(config.get("training_seconds", 0.0))
+        self.held_out_stores_ = tuple(str(x) for x in config.get("held_out_stores", ()))
         self.loss_history_ = pd.DataFrame(
             columns=["iteration", "loss", "diffusion", "constraint", "revenue"]
         )
@@ -431,7 +442,7 @@ def _load_training_state(
             f"resume_from {folder} was trained with another codec ({', '.join(codec_differs)}); "
             f"resume with the codec of the checkpoint"
         )
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     saved = dict(state["params"])
     current = est.get_params()
     differs = sorted(k for k in current if k != "n_iterations" and saved.get(k) != current[k])

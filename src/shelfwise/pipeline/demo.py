@@ -164,7 +164,7 @@ def run_demo(
             # The shipped model's style classes are the chain's segments it was trained on.
             arranged = arrange_recommendations(
                 repo,
-                style={s: int(c) for s, c in chain.truth.true_cluster.items()},
+                style={s: str(c) for s, c in chain.truth.true_cluster.items()},
                 out=out / "recommendations",
                 run_id=rec.run_id,
                 random_state=random_state,
@@ -309,8 +309,9 @@ def write_demo_report(run: DemoRun, path: Path, *, lam_figure: float = 2.0) -> P
         rep.heading("3b. The same recommendations, arranged by the diffusion model")
         rep.paragraph(
             "The shipped planogram diffusion model (trained on the chain's historical "
-            "planograms of 32 stores; see shelfwise generate) places each recommended "
-            "assortment in the style of the store's segment; the structured decoder, the "
+            "planograms of its training stores; see shelfwise generate) places each "
+            "recommended assortment in the style of the store's segment (the model's style "
+            "classes are the chain's true segments); the structured decoder, the "
             "validator and repair make every planogram it hands out valid. 'raw valid' is the "
             "decoder's planogram before repair."
         )

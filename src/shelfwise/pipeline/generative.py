@@ -110,6 +110,33 @@ class GenerativeData:
         keep = set(self.train_stores)
         return [p for p in self.planograms if self.displays[p.display_id].store_id in keep]
 
+    def with_held_out(self, stores: Sequence[str]) -> GenerativeData:
+        """The same data with ``stores`` held out (a model's own split, from its checkpoint).
+
+        Raises
+        ------
+        ArtifactMismatchError
+            If a held-out store is not in the data (the model was trained on other data).
+        """
+        known = set(self.train_stores) | set(self.eval_stores)
+        missing = sorted(set(stores) - known)
+        if missing:
+            raise ArtifactMismatchError(
+                f"the model's held-out stores must be in the data; {len(missing)} are not, e.g. "
+                f"{missing[0]!r}"
+            )
+        held = tuple(sorted(set(stores)))
+        train = tuple(s for s in sorted(known) if s not in set(held))
+        return GenerativeData(**{**self.__dict__, "train_stores": train, "eval_stores": held})
+
+    def matching(self, model: Path) -> GenerativeData:
+        """This data split as ``model`` (a checkpoint or registry version folder) was trained.
+
+        Checkpoints without a recorded split keep this data's split.
+        """
+        held = read_config(model).raw.get("held_out_stores") or []
+        return self.with_held_out([str(s) for s in held]) if held else self
+
     def cases(self, *, limit: int | None = None) -> list[EvalCase]:
         """Held-out displays with their history (at most ``limit``, spread over stores)."""
         if limit is not None and (
@@ -242,6 +269,11 @@ def workspace_generative_data(
     return GenerativeData(**{**data.__dict__, "notes": tuple(notes) + data.notes})
 
 
+def _label_order(label: str) -> tuple[int, int, str]:
+    """Numeric labels in numeric order ("2" before "10"), then the rest alphabetically."""
+    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+
 def _assemble(
     products: Sequence[Product],
     displays: Sequence[Display],
@@ -264,7 +296,7 @@ def _assemble(
             f"the generative model needs width, height, depth and weight of every product; "
             f"{len(unsized)} product(s) lack them, e.g. {unsized[0]!r}"
         )
-    names = tuple(sorted(set(labels.values())))
+    names = tuple(sorted(set(labels.values()), key=_label_order))
     clusters = {s: names.index(c) for s, c in labels.items()}
     n_shelves = max(4, -(-max(len(d.shelves) for d in displays) // 4) * 4)
     codec = PlanogramCodec(
@@ -314,6 +346,7 @@ def train_generative(
         batch_size=batch_size,
         random_state=random_state,
     )
+    est.held_out_stores_ = tuple(data.eval_stores)
     return est.fit(
         data.training_set(),
         data.codec,
@@ -662,6 +695,7 @@ def export_generative(
     t0 = time.perf_counter()
     est = training.PlanogramDiffusion.load(checkpoint)
     check_compatible(est.codec_, data, model=str(checkpoint))
+    data = data.matching(checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         est.save(work, for_inference=True)
@@ -995,7 +1029,7 @@ class ArrangeRun:
 def arrange_recommendations(
     repo: Repository,
     *,
-    style: Mapping[str, int],
+    style: Mapping[str, str],
     out: Path,
     model: Path = SHIPPED_MODEL,
     run_id: int | None = None,
@@ -1009,8 +1043,8 @@ def arrange_recommendations(
     ----------
     repo : Repository
         Holds the recommendation run and the displays.
-    style : Mapping[str, int]
-        Store id -> the model's cluster index whose style to use.
+    style : Mapping[str, str]
+        Store id -> the label of the model's cluster whose style to use.
     out : Path
         Folder for ``<display>_generated.png``.
     model : Path
@@ -1052,7 +1086,13 @@ def arrange_recommendations(
         wanted = {
             str(p): int(q) for p, q in zip(items["product_id"], items["facings"], strict=True)
         }
-        g = pipe.arrange(display, int(style.get(display.store_id, 0)), wanted, rng=rng)
+        if display.store_id not in style:
+            raise InvalidParameterError(
+                f"style must give a cluster for store {display.store_id!r} (display "
+                f"{display.display_id}); got none"
+            )
+        cluster = pipe.codec.cluster_index(style[display.store_id])
+        g = pipe.arrange(display, cluster, wanted, rng=rng)
         path = render_to_file(
             g.planogram,
             display,
