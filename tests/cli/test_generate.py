@@ -211,6 +211,17 @@ def test_versions_and_rollback(checkpoint: Path, tmp_path: Path) -> None:
     assert (out / f"generated-{DISPLAY}-1.png").is_file()
 
 
+def test_activate_rolls_forward_again(checkpoint: Path, tmp_path: Path) -> None:
+    registry = _registry_with_two_versions(checkpoint, tmp_path / "models")
+    assert _invoke("rollback", "--registry", registry).exit_code == 0
+    forward = _invoke("activate", "2", "--registry", registry)
+    assert forward.exit_code == 0, forward.output
+    assert "Active version is now 2" in forward.output
+    assert ModelRegistry(registry).current().version == 2
+    missing = _invoke("activate", "9", "--registry", registry)
+    assert missing.exit_code == 1 and "9" in missing.output
+
+
 def test_versions_without_an_active_one_still_lists(checkpoint: Path, tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path / "models")
     reg.publish({CONFIG_FILE: checkpoint / CONFIG_FILE}, metadata={}, activate=False)

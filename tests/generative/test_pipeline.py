@@ -126,6 +126,9 @@ def _check(
         assert dict(g.reference) == {p: q for p, q in requested.items() if q > 0}
         raw_facings = g.raw.facings()
         assert all(raw_facings[p] <= g.reference.get(p, 0) for p in raw_facings)
+        # what the decoder could not place is reported, and placed + unplaced = asked
+        for p, q in g.reference.items():
+            assert raw_facings.get(p, 0) + g.unplaced.get(p, 0) == q
     # the decoders build in these families, so only the others can need repair
     assert not {v.rule_type for v in g.raw_report.hard} & set(GUARANTEED_RULE_TYPES)
     codec = data.codec

@@ -176,6 +176,7 @@ def export_cmd(
     revenue_tolerance: Annotated[
         float, typer.Option(help="Gate: relative revenue difference allowed.")
     ] = 0.03,
+    activate: Annotated[bool, typer.Option(help="Make the new version the active one.")] = True,
 ) -> None:
     """Export to ONNX, quantise to static INT8, run the accuracy gate, publish a version."""
 
@@ -189,6 +190,7 @@ def export_cmd(
                 n_gate=gate_displays,
                 valid_tolerance=valid_tolerance,
                 revenue_tolerance=revenue_tolerance,
+                activate=activate,
             )
         table = Table(title="INT8 accuracy gate", box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("metric")
@@ -315,6 +317,14 @@ def _report(
         )
     write_planograms(plans, out / f"{stem}-{display.display_id}.csv")
     console.print(table)
+    for k, g in enumerate(outs, start=1):
+        if g.unplaced:
+            lost = ", ".join(f"{p} x{q}" for p, q in sorted(g.unplaced.items()))
+            err_console.print(
+                f"[bold yellow]Note:[/] #{k}: {sum(g.unplaced.values())} requested facing(s) "
+                f"found no room: {lost}",
+                highlight=False,
+            )
     console.print(f"Every planogram above passed the validator. Planograms: {out}")
 
 
@@ -517,6 +527,20 @@ def versions_cmd(registry: RegistryOpt = DEFAULT_REGISTRY) -> None:
                 ("accepted" if v.int8_accepted else "rejected") + f": {v.int8_reason}",
             )
         console.print(table)
+
+    run_or_exit(work, stores=False)
+
+
+@app.command("activate")
+def activate_cmd(
+    version: Annotated[int, typer.Argument(help="Version number to make active.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+) -> None:
+    """Make a version the active one (its files' checksums are verified first)."""
+
+    def work() -> None:
+        v = ModelRegistry(registry).activate(version)
+        console.print(f"Active version is now {v.version} ({v.path}).")
 
     run_or_exit(work, stores=False)
 

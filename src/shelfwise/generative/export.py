@@ -13,7 +13,8 @@ Integer-Arithmetic-Only Inference"): activation ranges come from the caller's ca
 planogram and the predicted noise; on the default model this lowers the relative error of the
 noise from 4.4 % to 3.8 % for about 0.1 ms more per call.
 
-Choices, measured on the default model (10 channels, 14 conditions, 8 x 24 grid, 1.2M weights),
+Choices, measured on the default model (10 channels, before the 6 product-code channels were
+added; 14 conditions, 8 x 24 grid, 1.2M weights),
 batch 1, one thread, Xeon with AVX-512 VNNI:
 
 * Only ``Conv`` is quantised. Quantising every op onnxruntime supports (attention ``MatMul``,

@@ -99,6 +99,9 @@ class GeneratedPlanogram:
     sample_ms: float = 0.0
     decode_ms: float = 0.0
     repair_ms: float = 0.0
+    unplaced: Mapping[str, int] = field(default_factory=dict)
+    """Arrange: facings of the requested assortment the decoder found no room for (before
+    repair; they count in ``facings_changed``)."""
 
     @property
     def raw_valid(self) -> bool:
@@ -123,6 +126,7 @@ def finish(
     decode_ms: float = 0.0,
     naive: Planogram | None = None,
     repair_time_limit_s: float = 10.0,
+    unplaced: Mapping[str, int] | None = None,
 ) -> GeneratedPlanogram:
     """Validate a planogram and repair it when a hard rule is broken.
 
@@ -151,6 +155,7 @@ def finish(
         reference=ref,
         facings_changed=facings_distance(ref, final.facings()),
         naive=naive,
+        unplaced=dict(unplaced or {}),
         tensor=tensor if tensor is not None else np.zeros((0,), dtype=np.float32),
         sample_ms=sample_ms,
         decode_ms=decode_ms,
@@ -421,10 +426,12 @@ class PlanogramPipeline:
         sample_ms: float,
     ) -> GeneratedPlanogram:
         t0 = time.perf_counter()
+        unplaced: Mapping[str, int] = {}
         if wanted is None:
             raw = decode_structured(tensor, display, self.codec, self.rulebook)
         else:
-            raw = decode_arrange(tensor, display, self.codec, wanted, self.rulebook).planogram
+            arranged = decode_arrange(tensor, display, self.codec, wanted, self.rulebook)
+            raw, unplaced = arranged.planogram, arranged.unplaced
         decode_ms = (time.perf_counter() - t0) * 1000.0
         naive = decode_naive(tensor, display, self.codec) if self.naive else None
         return finish(
@@ -438,4 +445,5 @@ class PlanogramPipeline:
             decode_ms=decode_ms,
             naive=naive,
             repair_time_limit_s=self.repair_time_limit_s,
+            unplaced=unplaced,
         )
