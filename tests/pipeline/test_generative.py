@@ -480,9 +480,9 @@ def test_psa_files_are_a_training_source(chain: SyntheticChain, tmp_path: Path) 
         displays[p.display_id].store_id in set(data.train_stores) for p in latest.values()
     )
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidParameterError, match=r"holds no \.psa files"):
+    with pytest.raises(InvalidParameterError, match=r"must hold \.psa files; folder .* has none"):
         load_generative_data(psa=tmp_path / "empty")
-    with pytest.raises(InvalidParameterError, match="does not exist"):
+    with pytest.raises(InvalidParameterError, match=r"must be an existing \.psa file or folder"):
         load_generative_data(psa=tmp_path / "missing")
     with pytest.raises(InvalidParameterError, match="--psa reads planogram files only"):
         load_generative_data(psa=tmp_path, synthetic_seed=0)

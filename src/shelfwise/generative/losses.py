@@ -33,6 +33,12 @@ product and a shelf has exactly its width in slots); whole facings are the decod
 L_revenue is ``-sum_k o_k sum_p a_p(k) r_p slot_k / width_p`` divided by the mean revenue of
 the training planograms, with ``r_p`` the expected revenue per facing per day of product ``p``
 in the planogram's store (from the chain's truth or a fitted demand model).
+
+Simplifications (known, kept for speed): revenue is linear in facings at the one-facing rate,
+while true demand saturates with facings; blocking is penalised at the subcategory level
+whatever level a rule names; ``display_kinds`` of mandatory-product and facings rules and
+``per_product`` facing caps are not looked at (the validator and repair still are, so what the
+pipeline hands out is judged by the real rules).
 """
 
 from __future__ import annotations

@@ -890,10 +890,10 @@ def psa_generative_data(
     from shelfwise.planogram.psa import read_psa
 
     if not path.exists():
-        raise InvalidParameterError(f"--psa {path} does not exist")
+        raise InvalidParameterError(f"path must be an existing .psa file or folder; got {path}")
     files = sorted(path.glob("*.psa")) if path.is_dir() else [path]
     if not files:
-        raise InvalidParameterError(f"--psa {path} holds no .psa files")
+        raise InvalidParameterError(f"path must hold .psa files; folder {path} has none")
     products: dict[str, tuple[Product, Path]] = {}
     displays: dict[str, tuple[Display, Path]] = {}
     plans: list[Planogram] = []
