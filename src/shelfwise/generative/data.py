@@ -233,9 +233,7 @@ class PlanogramCodec:
                     1.0 if p.age_restricted else 0.0,
                 )
             )
-        bits = [
-            [float(((i + 1) >> b) & 1) for b in range(self.n_code_bits)] for i in range(n)
-        ]
+        bits = [[float(((i + 1) >> b) & 1) for b in range(self.n_code_bits)] for i in range(n)]
         values = np.hstack([np.asarray(rows, dtype=np.float32), np.asarray(bits, np.float32)])
         return (2.0 * values - 1.0).astype(np.float32)
 
