@@ -15,9 +15,9 @@ Measured in one run on the bundled chain (seed 0), 8 of 40 stores held out:
   free of each hard rule family, valid_after_repair, facings_changed, revenue_per_day under
   the chain's truth, style distances, diversity, novelty, p50_ms / p95_ms per planogram
   (sampling + decoding + validation + repair).
-* ``latency``: sampling one planogram (20 DDIM steps, batch 1) with torch fp32, ONNX fp32 and
-  ONNX INT8, one after another on the same display, ``LATENCY_RUNS`` runs each, one thread each
-  (the machine has 2 cores shared with other work); the ratio torch / INT8 of the medians.
+* ``latency`` (measured first): sampling one planogram (20 DDIM steps, batch 1) with torch
+  fp32, ONNX fp32 and ONNX INT8, one after another on the same display, ``LATENCY_RUNS`` runs
+  each, one thread each; the ratios of the medians.
 * ``ablation``: four models trained side by side with the same budget
   (``ABLATION_ITERATIONS``), lambda_constraint in {0, 0.1} x lambda_revenue in {0, 0.02},
   judged on the generate task in torch fp32.
@@ -136,13 +136,7 @@ def run() -> dict[str, Any]:
                 constraint_guidance=GUIDANCE_SCALE,
             ),
         }
-        results = evaluate_generative(
-            data,
-            {name: m.pipeline for name, m in models.items()},
-            n_cases=N_CASES,
-            n_samples=N_SAMPLES,
-        )
-        out["methods"] = _rows(results)
+        # latency first, while nothing else of this benchmark runs
         case = data.cases(limit=1)[0]
         latency = {}
         for name, key in (
@@ -166,11 +160,26 @@ def run() -> dict[str, Any]:
                 latency["onnx_fp32"]["p50_ms"] / latency["onnx_int8"]["p50_ms"], 2
             ),
         }
+        results = evaluate_generative(
+            data,
+            {name: m.pipeline for name, m in models.items()},
+            n_cases=N_CASES,
+            n_samples=N_SAMPLES,
+        )
+        out["methods"] = _rows(results)
         out["targets"] = {
             "int8_p50_ms_le_50": latency["onnx_int8"]["p50_ms"] <= TARGET_P50_MS,
             "int8_speedup_ge_3": out["latency"]["speedup_int8_vs_torch_p50"] >= TARGET_SPEEDUP,
             "paper_raw_valid": PAPER_RAW_VALID,
-            "generate_raw_valid_int8": out["methods"]["generate/diffusion-int8"]["raw_valid"],
+            "generate_raw_valid_int8_structured": out["methods"]["generate/diffusion-int8"][
+                "raw_valid"
+            ],
+            "generate_raw_valid_int8_naive": out["methods"]["generate/diffusion-int8"][
+                "naive_raw_valid"
+            ],
+            "note": "structured raw validity holds by construction for the rule families the "
+            "decoder guarantees (all hard rules of the default rulebook); the network's own "
+            "validity is the naive one",
         }
         ablation: dict[str, Any] = {"iterations": ABLATION_ITERATIONS, "cases": ABLATION_CASES}
         for l1, l2 in ((0.0, 0.0), (0.1, 0.0), (0.0, 0.02), (0.1, 0.02)):

@@ -138,6 +138,7 @@ class MethodResult:
     p50_ms: float
     p95_ms: float
     naive_raw_valid: float | None = None
+    naive_raw_valid_by_family: Mapping[str, float] | None = None
     failures: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -162,6 +163,10 @@ class MethodResult:
         }
         if self.naive_raw_valid is not None:
             out["naive_raw_valid"] = round(self.naive_raw_valid, 4)
+        if self.naive_raw_valid_by_family is not None:
+            out["naive_raw_valid_by_family"] = {
+                k: round(v, 4) for k, v in self.naive_raw_valid_by_family.items()
+            }
         if self.notes:
             out["notes"] = list(self.notes)
         return out
@@ -190,12 +195,17 @@ def score(
     seen = {_signature(p) for p in training}
     fam: dict[str, list[bool]] = {f: [] for f in HARD_RULE_TYPES}
     naive: list[bool] = []
+    naive_fam: dict[str, list[bool]] = {f: [] for f in HARD_RULE_TYPES}
     for g, c in flat:
         broken = {v.rule_type for v in g.raw_report.hard}
         for f in fam:
             fam[f].append(f not in broken)
         if g.naive is not None:
-            naive.append(validate(g.naive, c.display, catalog, rulebook).is_valid)
+            naive_report = validate(g.naive, c.display, catalog, rulebook)
+            naive.append(naive_report.is_valid)
+            naive_broken = {v.rule_type for v in naive_report.hard}
+            for f in naive_fam:
+                naive_fam[f].append(f not in naive_broken)
     present = {f for f in fam if any(not ok for ok in fam[f])} | {
         r.type for r in rulebook.rules if r.type in HARD_RULE_TYPES
     }
@@ -229,6 +239,9 @@ def score(
         p50_ms=float(np.percentile(ms, 50)),
         p95_ms=float(np.percentile(ms, 95)),
         naive_raw_valid=float(np.mean(naive)) if naive else None,
+        naive_raw_valid_by_family=(
+            {f: float(np.mean(v)) for f, v in naive_fam.items() if f in present} if naive else None
+        ),
         failures=failures,
     )
 
