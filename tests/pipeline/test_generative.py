@@ -23,7 +23,6 @@ from shelfwise.generative.data import PlanogramCodec
 from shelfwise.generative.pipelines.planogram import PlanogramPipeline
 from shelfwise.generative.registry import ModelRegistry
 from shelfwise.generative.training import PlanogramDiffusion
-from shelfwise.pipeline import generative as gen
 from shelfwise.pipeline.generative import (
     ONNX_FP32,
     ONNX_INT8,
@@ -42,6 +41,7 @@ from shelfwise.pipeline.generative import (
     split_stores,
     truth_revenue,
 )
+from shelfwise.pipeline.generative import export as gen_export
 from shelfwise.planogram import validate
 from shelfwise.planogram.rules import MandatoryProducts, Rulebook
 
@@ -92,7 +92,7 @@ def exports(
     registry = tmp_path_factory.mktemp("registry") / "models"
     first = export_generative(checkpoint, data, registry, n_gate=3, n_calibration=2)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gen, "accuracy_gate", _forced(True))
+        mp.setattr(gen_export, "accuracy_gate", _forced(True))
         second = export_generative(checkpoint, data, registry, n_gate=3, n_calibration=2)
     return registry, first, second
 
