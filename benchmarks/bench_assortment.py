@@ -12,6 +12,10 @@ Measured in one run:
 * ``search_p50_ms`` / ``search_p95_ms``: EdgeRec3D's per-display decision (PEPF scores from
   cached payoff tables + Algorithm 2) over every display of the chain, each timed as the median
   of ``REPEATS`` calls; p50/p95 over displays.
+* ``oracle_share_seeds``: the same ground-truth evaluation (every baseline and ablation, the
+  demo's evaluation settings, no replay) on chains generated with ``OTHER_SEEDS``, the default
+  configuration otherwise, and the ceiling ``pool_oracle`` (the exact best facings under the
+  true demand among the products each policy may choose from: today's and the candidates).
 """
 
 from __future__ import annotations
@@ -26,13 +30,89 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from shelfwise.assortment.payoffs import RBPPayoffs
 from shelfwise.assortment.policies import EdgeRec3DPolicy
-from shelfwise.pipeline.assortment import build_problems, load_workspace
+from shelfwise.data.synthetic import EDGEREC3D_FOLDER, ChainConfig, generate_chain
+from shelfwise.evaluation.groundtruth import evaluate_on_truth, oracle, truth_table
+from shelfwise.pipeline.assortment import build_problems, drop_unknown_candidates, load_workspace
 from shelfwise.pipeline.demo import DemoOptions, run_demo
+from shelfwise.pipeline.evaluate import (
+    ablation_policies,
+    baseline_policies,
+    fit_suite,
+    payoff_log,
+    payoff_observations,
+    time_split,
+)
+from shelfwise.pipeline.models import cluster_stores
+from shelfwise.storage import Repository, sqlite_url
+from shelfwise.storage.ingest import ingest_files
 
 REPEATS = 7
+OTHER_SEEDS = (1, 2)
+
+
+def _oracle_total(frame: pd.DataFrame) -> float:
+    """Sum over displays of the oracle's true sales (a ground-truth result's frame)."""
+    return float(frame.drop_duplicates("display_id")["oracle_sales"].sum())
+
+
+def _pool_ceiling(problems: list[Any], truth: Any) -> float:
+    """Sum over displays of the true sales of the best facings among each display's pool."""
+    pool = 0.0
+    for prob in problems:
+        table = truth_table(truth, prob.store_id)
+        pool += oracle(table, prob.eligible, prob.max_slots, prob.max_facings)[1]
+    return pool
+
+
+def _seed_shares(seed: int, tmp: Path) -> dict[str, Any]:
+    """Ground-truth shares of the oracle on the chain of ``seed`` (truth only, no replay)."""
+    opts = DemoOptions()
+    out = tmp / f"seed{seed}"
+    chain = generate_chain(ChainConfig(), random_state=seed)
+    written = chain.write(out / "data", fmt="csv")
+    repo = Repository.from_url(sqlite_url(out / "shelfwise.db"))
+    ingest_files(repo, [p for p in written if p.parent.name != EDGEREC3D_FOLDER])
+    clusters = cluster_stores(repo, out / "clusters", random_state=seed)
+    labels = {s: str(c) for s, c in clusters.model.labels_.items()}
+    ws = load_workspace(repo)
+    log = payoff_log(ws.visits, ws.displays)
+    train = log[log["visited_at"] < time_split(log, 0.25)]
+    obs = payoff_observations(train)
+    suite = fit_suite(
+        obs,
+        labels,
+        rbp_options={"draws": opts.eval_draws, "tune": opts.eval_tune},
+        ensemble_options={"epochs": opts.ensemble_epochs},
+        random_state=seed,
+    )
+    problems, eligible = build_problems(ws, clusters=labels, random_state=seed)
+    problems, _ = drop_unknown_candidates(problems, suite.rbp)
+    base = evaluate_on_truth(
+        baseline_policies(suite),
+        problems,
+        chain.truth,
+        eligible=eligible,
+        rounds=opts.rounds,
+        random_state=seed,
+    )
+    abl = evaluate_on_truth(
+        ablation_policies(suite),
+        problems,
+        chain.truth,
+        eligible=eligible,
+        rounds=opts.rounds,
+        random_state=seed,
+    )
+    return {
+        "oracle_share": base.share().round(4).to_dict(),
+        "oracle_share_ablations": abl.share().round(4).to_dict(),
+        "current_practice": round(float(base.share(0).iloc[0]), 4),
+        "pool_oracle": round(_pool_ceiling(problems, chain.truth) / _oracle_total(base.frame), 4),
+    }
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -70,6 +150,10 @@ def run() -> dict[str, Any]:
                 times.append((time.perf_counter() - t0) * 1000.0)
             per_display.append(statistics.median(times))
 
+        seeds = {str(seed): _seed_shares(seed, Path(tmp)) for seed in OTHER_SEEDS}
+        problems0, _ = drop_unknown_candidates(problems, RBPPayoffs(ev.suite.rbp.model))
+        oracle0 = _oracle_total(ev.truth_baselines.frame)
+
     return {
         "search_p50_ms": round(_percentile(per_display, 50), 4),
         "search_p95_ms": round(_percentile(per_display, 95), 4),
@@ -78,6 +162,8 @@ def run() -> dict[str, Any]:
         "oracle_share": share,
         "oracle_share_round1": round1,
         "oracle_share_ablations": share_ablation,
+        "pool_oracle": round(_pool_ceiling(problems0, demo.chain.truth) / oracle0, 4),
+        "oracle_share_seeds": seeds,
         "rounds": int(DemoOptions().rounds),
         "replay_mean_reward": ev.replay_baselines["mean_reward"].round(4).to_dict(),
         "replay_mean_reward_ablations": ev.replay_ablations["mean_reward"].round(4).to_dict(),

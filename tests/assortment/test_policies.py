@@ -425,21 +425,43 @@ def test_edgerec3d_decays_the_lowest_pepf_product_and_brings_in_the_best_candida
     rng = np.random.default_rng(0)
     # PEPF at current facings: shaky 5.19 - 4 = 1.19 < ok 1.55 - 0.1 < good 2.33 - 0.1;
     # at 2 facings: c_best 3.16 - 0.2 = 2.96 > c_meh 0.63 > c_risky 5.06 - 5 = 0.06.
-    policy = EdgeRec3DPolicy(payoffs, lam=1.0, n_swaps=1, epsilon=0.0)
+    policy = EdgeRec3DPolicy(payoffs, lam=1.0, n_swaps=1, epsilon=0.0, fill="keep")
     assert policy.recommend(problem, rng) == {"shaky": 2, "c_best": 2, "good": 3, "ok": 3}
     # without the penalty the lowest mean (ok) is decayed and the best mean candidate comes in
-    plain = EdgeRec3DPolicy(payoffs, lam=0.0, n_swaps=1, epsilon=0.0)
+    plain = EdgeRec3DPolicy(payoffs, lam=0.0, n_swaps=1, epsilon=0.0, fill="keep")
     assert plain.recommend(problem, rng) == {"ok": 1, "c_risky": 2, "good": 3, "shaky": 4}
+
+
+def test_edgerec3d_marginal_fill_avoids_the_uncertain_and_raises_total_pepf() -> None:
+    payoffs, problem = _edgerec_case()
+    policy = EdgeRec3DPolicy(payoffs, lam=1.0, n_swaps=1, epsilon=0.0)
+    rec = policy.recommend(problem, np.random.default_rng(0))
+    check_recommendation(problem, rec)
+    assert "c_best" in rec and "c_risky" not in rec
+    table = payoffs.table(problem.store_id, problem.eligible, problem.max_facings)
+
+    def pepf_total(facings: dict[str, int]) -> float:
+        return float(sum(table.pepf(1.0)[table.row(p), q] for p, q in facings.items()))
+
+    assert pepf_total(rec) > pepf_total(dict(problem.state))
+    # Without the penalty the high-mean but uncertain candidate is the better bet.
+    plain = EdgeRec3DPolicy(payoffs, lam=0.0, n_swaps=1, epsilon=0.0)
+    assert "c_risky" in plain.recommend(problem, np.random.default_rng(0))
 
 
 def test_edgerec3d_clips_an_overfull_product_at_max_facings() -> None:
     mean = {"a": _concave(3.0, 3), "b": _concave(1.0, 3)}
     problem = _problem({"a": 9, "b": 2}, max_slots=12, max_facings=3)
-    rec = EdgeRec3DPolicy(FakePayoffs(mean), n_swaps=1, epsilon=0.0).recommend(
+    rec = EdgeRec3DPolicy(FakePayoffs(mean), n_swaps=1, epsilon=0.0, fill="keep").recommend(
         problem, np.random.default_rng(0)
     )
     # b (lowest PEPF) is halved to 1; a keeps its 9 facings in the search, clipped to 3
     assert rec == {"a": 3, "b": 1}
+    # The marginal fill works on the clipped state: both at the cap, inside the budget.
+    rec = EdgeRec3DPolicy(FakePayoffs(mean), n_swaps=1, epsilon=0.0).recommend(
+        problem, np.random.default_rng(0)
+    )
+    assert rec == {"a": 3, "b": 3}
 
 
 # --------------------------------------------------------------------------- genetic

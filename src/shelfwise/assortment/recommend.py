@@ -72,6 +72,12 @@ def lay_out(
     unsized = sorted(p for p in wanted if p not in catalog or not catalog[p].has_dimensions)
     if unsized:
         return None, f"no layout: products without dimensions ({', '.join(unsized[:5])})"
+    need = sum(float(catalog[p].width_cm or 0.0) * q for p, q in wanted.items())
+    have = sum(float(shelf.width_cm) for shelf in display.shelves)
+    if need > have + 1e-9:
+        # Cannot fit whatever the arrangement; the solver would only spend its time limit.
+        reason = f"the facings need {need:.0f} cm of shelf width, the display has {have:.0f} cm"
+        return _repaired(display, wanted, catalog, rulebook, reason, time_limit_s, random_state)
     try:
         plan = solve_layout(
             display,
@@ -80,18 +86,43 @@ def lay_out(
             rulebook,
             time_limit_s=time_limit_s,
             random_state=random_state,
+            explain=False,
         )
         return plan, "laid out by the CP-SAT solver; every hard rule met"
     except InfeasiblePlanogramError as err:
-        first = greedy_layout(display, wanted, catalog)
-        fixed = repair(first, display, catalog, rulebook, random_state=random_state)
-        lost = fixed.facings_before - fixed.facings_after
         reason = str(err).split(";")[0]
-        return (
-            fixed.planogram,
-            f"requested facings do not fit ({reason}); repaired first-fit layout, "
-            f"{lost} facing(s) dropped",
-        )
+        return _repaired(display, wanted, catalog, rulebook, reason, time_limit_s, random_state)
+
+
+def _repaired(
+    display: Display,
+    wanted: Mapping[str, int],
+    catalog: Mapping[str, Product],
+    rulebook: Rulebook | None,
+    reason: str,
+    time_limit_s: float,
+    random_state: int,
+) -> tuple[Planogram | None, str]:
+    """A first-fit layout of ``wanted`` repaired to validity, with a note saying why.
+
+    The repair gets a fifth of the layout's time limit: it stops at the best valid repair
+    found by then (every hard rule met; possibly not the fewest facings dropped).
+    """
+    first = greedy_layout(display, wanted, catalog)
+    fixed = repair(
+        first,
+        display,
+        catalog,
+        rulebook,
+        time_limit_s=time_limit_s / 5.0,
+        random_state=random_state,
+    )
+    lost = fixed.facings_before - fixed.facings_after
+    return (
+        fixed.planogram,
+        f"requested facings do not fit ({reason}); repaired first-fit layout, "
+        f"{lost} facing(s) dropped",
+    )
 
 
 def recommend_display(

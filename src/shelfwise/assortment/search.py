@@ -10,15 +10,36 @@ budget (max_slots) is filled with the high-PEPF products already on the display,
 Decay without memory: floor(floor(q0 / 2^t) / 2) = floor(q0 / 2^(t+1)), so halving the current
 facings at each recommendation follows the paper's schedule exactly, with no state to keep.
 
-This follows the paper's text (V swaps, then fill); the pseudo-code's outer ``while B > 0``
+Two readings of the fill step are implemented (``fill``):
+
+* ``"keep"`` (the paper's pseudo-code read literally, one pass): the products already on the
+  display keep their current facings, best PEPF first, until the budget is used. A product's
+  facings can then only fall, and budget the display did not use stays unused. Measured on the
+  bundled chain this barely moves a display in ten recommendations (see the README).
+* ``"marginal"`` (the default of :class:`~shelfwise.assortment.policies.EdgeRec3DPolicy`):
+  "fill the remaining budget with the high PEPF products already in the state" is read as
+  filling it facing by facing, each to the product on the display whose PEPF gains most from
+  one more facing (so a strong product can grow), and the paper's time steps T (``steps``)
+  are run within one recommendation: each step decays the V weakest products, brings in one
+  candidate per decayed product with a single facing, refills by marginal PEPF, and is kept
+  only when it raises the display's total PEPF (the "keep high payoff products" principle).
+  Exploration (a random candidate with probability epsilon) happens in the first step only and
+  is kept whatever its score, so a call explores about as much as the literal reading does.
+  The search stops early when a step changes nothing. Products are ranked for decay by PEPF
+  per facing (what each facing of theirs earns), not by total PEPF, which would protect a
+  weak product merely because it holds many facings.
+
+This follows the paper's text (V swaps, then fill); the pseudo-code's inner ``while B > 0``
 loop, read literally, would decay most of the display per call, which the text does not
 describe.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -52,6 +73,8 @@ def heuristic_search(
     max_slots: int,
     n_swaps: int = 2,
     epsilon: float = 0.05,
+    steps: int = 1,
+    fill: Literal["keep", "marginal"] = "keep",
     rng: np.random.Generator,
 ) -> SearchResult:
     """Recommend facings per product for one display (Algorithm 2).
@@ -69,18 +92,48 @@ def heuristic_search(
     max_slots : int
         Facings budget M of the display.
     n_swaps : int
-        V, products decayed and replaced per recommendation.
+        V, products decayed and replaced per step.
     epsilon : float
         Probability of a random (instead of the best) candidate for each swap.
+    steps : int
+        T, search steps within this recommendation (``fill="marginal"`` only; the literal
+        reading makes one pass).
+    fill : {"keep", "marginal"}
+        How the rest of the budget is filled (see the module docstring).
     rng : numpy.random.Generator
         Randomness of the epsilon-greedy choice.
+
+    Returns
+    -------
+    SearchResult
     """
-    if max_slots < 1:
-        raise InvalidParameterError(f"max_slots must be >= 1; got {max_slots}")
-    if n_swaps < 0:
-        raise InvalidParameterError(f"n_swaps must be >= 0; got {n_swaps}")
+    if isinstance(max_slots, bool) or not isinstance(max_slots, int | np.integer) or max_slots < 1:
+        raise InvalidParameterError(f"max_slots must be an integer >= 1; got {max_slots!r}")
+    if isinstance(n_swaps, bool) or not isinstance(n_swaps, int | np.integer) or n_swaps < 0:
+        raise InvalidParameterError(f"n_swaps must be an integer >= 0; got {n_swaps!r}")
     if not 0.0 <= epsilon <= 1.0:
         raise InvalidParameterError(f"epsilon must be in [0, 1]; got {epsilon}")
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise InvalidParameterError(f"steps must be an integer >= 1; got {steps!r}")
+    if fill == "keep":
+        return _literal(state, candidates, scores, int(max_slots), int(n_swaps), epsilon, rng)
+    if fill == "marginal":
+        return _marginal(
+            state, candidates, scores, int(max_slots), int(n_swaps), epsilon, int(steps), rng
+        )
+    raise InvalidParameterError(f"fill must be 'keep' or 'marginal'; got {fill!r}")
+
+
+def _literal(
+    state: Mapping[str, int],
+    candidates: Sequence[str],
+    scores: Mapping[str, np.ndarray],
+    max_slots: int,
+    n_swaps: int,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> SearchResult:
+    """One pass of Algorithm 2 with the products on the display kept at their facings."""
     current = {p: int(q) for p, q in state.items() if q > 0}
     ranked = sorted(current, key=lambda p: (_score(scores, p, current[p]), p))
     pool = [c for c in dict.fromkeys(candidates) if c not in current and c in scores]
@@ -115,6 +168,137 @@ def heuristic_search(
         out[p] = give
         budget -= give
     return SearchResult({p: q for p, q in out.items() if q > 0}, tuple(decayed), tuple(added))
+
+
+def _refill(
+    x: dict[str, int],
+    scores: Mapping[str, Sequence[float]],
+    budget: int,
+    caps: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Give ``budget`` facings one by one to the product of ``x`` gaining most PEPF (> 0),
+    no product above its entry in ``caps`` (default: its table's last column)."""
+    x = dict(x)
+    caps = caps or {}
+    heap: list[tuple[float, str]] = []
+    limit: dict[str, int] = {}
+    for p, q in x.items():
+        row = scores[p]
+        top = min(len(row) - 1, caps.get(p, len(row) - 1))
+        limit[p] = top
+        if q < top:
+            heap.append((row[q] - row[q + 1], p))
+    heapq.heapify(heap)
+    while budget > 0 and heap:
+        neg, p = heap[0]
+        if not neg < 0.0:
+            break
+        q = x[p] + 1
+        x[p] = q
+        budget -= 1
+        if q < limit[p]:
+            row = scores[p]
+            heapq.heapreplace(heap, (row[q] - row[q + 1], p))
+        else:
+            heapq.heappop(heap)
+    return x
+
+
+def _allocate(
+    members: Sequence[str],
+    scores: Mapping[str, Sequence[float]],
+    budget: int,
+    caps: Mapping[str, int],
+) -> dict[str, int]:
+    """The products' facings, one each, then the rest by marginal PEPF (within ``caps``)."""
+    x = {p: 1 for p in members[:budget]}
+    return _refill(x, scores, budget - len(x), caps)
+
+
+def _total(x: Mapping[str, int], scores: Mapping[str, Sequence[float]]) -> float:
+    return float(sum(float(scores[p][q]) for p, q in x.items() if q > 0))
+
+
+def _marginal(
+    state: Mapping[str, int],
+    candidates: Sequence[str],
+    table: Mapping[str, np.ndarray],
+    max_slots: int,
+    n_swaps: int,
+    epsilon: float,
+    steps: int,
+    rng: np.random.Generator,
+) -> SearchResult:
+    """Algorithm 2 over ``steps`` time steps with the marginal-PEPF fill (module docstring)."""
+    # Python lists: the search reads single entries many times (much faster than numpy).
+    scores: dict[str, Sequence[float]] = {
+        p: [float(v) for v in table[p]] for p in dict.fromkeys([*state, *candidates]) if p in table
+    }
+    # Facings of products with scores, clipped to their tables; over budget: trim the weakest.
+    x = {
+        p: min(int(q), len(scores[p]) - 1)
+        for p, q in sorted(state.items())
+        if q > 0 and p in scores and len(scores[p]) > 1
+    }
+    while sum(x.values()) > max_slots:
+        weakest = min(x, key=lambda p: (_per_facing(scores, p, x[p]), p))
+        x[weakest] -= 1
+        if x[weakest] == 0:
+            del x[weakest]
+    x = _allocate(sorted(x), scores, max_slots, {})
+    pool = [c for c in dict.fromkeys(candidates) if c not in x and c in scores]
+    pool = [c for c in pool if len(scores[c]) > 1]
+    decayed: list[str] = []
+    added: list[str] = []
+    rejected: set[str] = set()
+    for t in range(steps):
+        ranked = sorted(
+            (p for p in x if p not in rejected), key=lambda p: (_per_facing(scores, p, x[p]), p)
+        )
+        if not ranked:
+            break
+        y = dict(x)
+        step_pool = list(pool)
+        step_decayed: list[str] = []
+        step_added: list[str] = []
+        explored = False
+        for p in ranked[:n_swaps]:
+            y[p] //= 2
+            if y[p] == 0:
+                del y[p]
+                step_pool.append(p)
+            step_decayed.append(p)
+            choices = [c for c in step_pool if c not in y]
+            if not choices:
+                continue
+            if t == 0 and rng.random() < epsilon:
+                pick = choices[int(rng.integers(len(choices)))]
+                explored = True
+            else:
+                pick = max(choices, key=lambda c: (float(scores[c][1]), c))
+            y[pick] = 1
+            step_added.append(pick)
+        caps = {p: y[p] for p in step_decayed if p in y}
+        only_decayed = [p for p in y if p not in step_added]
+        y = _allocate(sorted(y), scores, max_slots, caps)
+        if not explored and step_added:
+            # The decay alone (its facings refilled on the display) may do better than a swap.
+            z = _allocate(sorted(only_decayed), scores, max_slots, caps)
+            if _total(z, scores) > _total(y, scores) + 1e-12:
+                y, step_added = z, []
+        if y == x or (not explored and _total(y, scores) <= _total(x, scores) + 1e-12):
+            rejected.update(step_decayed)
+            continue
+        decayed += [p for p in step_decayed if y.get(p, 0) < x.get(p, 0)]
+        added += [p for p in step_added if p in y and p not in x]
+        pool = [c for c in dict.fromkeys(pool + [p for p in x if p not in y]) if c not in y]
+        x = y
+    kept_added = tuple(dict.fromkeys(p for p in added if p in x and p not in state))
+    return SearchResult(dict(x), tuple(dict.fromkeys(decayed)), kept_added)
+
+
+def _per_facing(scores: Mapping[str, Sequence[float]], product: str, q: int) -> float:
+    return float(scores[product][q]) / q if q > 0 else float("-inf")
 
 
 def best_facings(

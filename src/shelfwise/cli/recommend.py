@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,20 @@ from shelfwise.demand import RBPModel
 from shelfwise.pipeline import read_clusters
 from shelfwise.pipeline.assortment import RecommendRun, recommend_all
 from shelfwise.storage import Repository
+
+
+class Uncertainty(StrEnum):
+    """The standard deviation PEPF penalises."""
+
+    epistemic = "epistemic"
+    predictive = "predictive"
+
+
+class Fill(StrEnum):
+    """How the heuristic search fills the facings budget."""
+
+    marginal = "marginal"
+    keep = "keep"
 
 
 def print_recommendations(run: RecommendRun) -> None:
@@ -86,6 +101,20 @@ def recommend_cmd(
     swaps: Annotated[int, typer.Option(help="Products decayed and replaced per display (V).")] = 2,
     epsilon: Annotated[float, typer.Option(help="Chance of a random candidate per swap.")] = 0.05,
     tau: Annotated[int, typer.Option(help="Neighbours drawn per product for candidates.")] = 5,
+    uncertainty: Annotated[
+        Uncertainty,
+        typer.Option(
+            help="The sd PEPF penalises: posterior sd of the expected payoff (epistemic) or "
+            "the payoff's predictive sd (the paper's Eq. 6)."
+        ),
+    ] = Uncertainty.epistemic,
+    fill: Annotated[
+        Fill,
+        typer.Option(
+            help="Search fill: 'marginal' (facing by facing, over several improving steps) or "
+            "'keep' (Algorithm 2 read literally)."
+        ),
+    ] = Fill.marginal,
     layout: Annotated[bool, typer.Option(help="Lay recommendations out with the solver.")] = True,
     store: Annotated[bool, typer.Option(help="Store the run in the database.")] = True,
     out: Annotated[
@@ -114,6 +143,8 @@ def recommend_cmd(
                 n_swaps=swaps,
                 epsilon=epsilon,
                 tau=tau,
+                uncertainty=uncertainty.value,
+                fill=fill.value,
                 display_ids=display,
                 layout=layout,
                 store=store,

@@ -132,6 +132,10 @@ class PredictiveDraws:
     ----------
     mean, sd, p_zero : ndarray, shape (n_facings,)
         ``E[r]``, ``sd(r)`` (exact given the parameter draws) and ``P(r = 0)``.
+    sd_mean : ndarray, shape (n_facings,)
+        Posterior sd of the expected payoff ``E[r | theta]`` over the parameter draws: the
+        epistemic part of ``sd`` (what more data would remove), without the Gamma noise and
+        the zero hurdle.
     quantiles : ndarray, shape (n_facings, n_levels)
         Quantiles of ``r`` at :data:`QUANTILE_LEVELS`, from the predictive draws.
     draws : ndarray, shape (n_facings, n_samples)
@@ -141,6 +145,7 @@ class PredictiveDraws:
     mean: NDArray[np.float64]
     sd: NDArray[np.float64]
     p_zero: NDArray[np.float64]
+    sd_mean: NDArray[np.float64]
     quantiles: NDArray[np.float64]
     draws: NDArray[np.float64]
 
@@ -173,6 +178,7 @@ def predictive(
         mean=mean,
         sd=np.sqrt(var),
         p_zero=1.0 - p_pos.mean(axis=1),
+        sd_mean=mean_t.std(axis=1),
         quantiles=np.asarray(quant),
         draws=draws,
     )

@@ -75,6 +75,9 @@ class PayoffPrediction:
     facings : ndarray, shape (n,)
     mean, sd, p_zero : ndarray, shape (n,)
         ``E[r]``, ``sd(r)``, ``P(r = 0)``.
+    sd_mean : ndarray, shape (n,)
+        Posterior sd of ``E[r]`` (epistemic uncertainty only; ``sd`` adds the payoff's own
+        noise).
     quantile_levels : tuple of float
     quantiles : ndarray, shape (n, n_levels)
     draws : ndarray, shape (n, n_samples)
@@ -89,6 +92,7 @@ class PayoffPrediction:
     mean: NDArray[np.float64]
     sd: NDArray[np.float64]
     p_zero: NDArray[np.float64]
+    sd_mean: NDArray[np.float64]
     quantile_levels: tuple[float, ...]
     quantiles: NDArray[np.float64]
     draws: NDArray[np.float64]
@@ -430,6 +434,7 @@ class RBPModel:
             mean=out.mean,
             sd=out.sd,
             p_zero=out.p_zero,
+            sd_mean=out.sd_mean,
             quantile_levels=QUANTILE_LEVELS,
             quantiles=out.quantiles,
             draws=out.draws,
@@ -441,8 +446,8 @@ class RBPModel:
         Returns
         -------
         pandas.DataFrame
-            The input columns plus ``mean, sd, p_zero, q05, q25, q50, q75, q95, store_seen``,
-            in the input's row order.
+            The input columns plus ``mean, sd, sd_mean, p_zero, q05, q25, q50, q75, q95,
+            store_seen``, in the input's row order.
         """
         self._check_fitted()
         missing = [c for c in ("product_id", "store_id", "facings") if c not in frame.columns]
@@ -452,7 +457,7 @@ class RBPModel:
             )
         has_cluster = "cluster" in frame.columns
         n = len(frame)
-        cols = {c: np.full(n, np.nan) for c in ("mean", "sd", "p_zero")}
+        cols = {c: np.full(n, np.nan) for c in ("mean", "sd", "sd_mean", "p_zero")}
         quant = np.full((n, len(QUANTILE_LEVELS)), np.nan)
         seen = np.zeros(n, dtype=bool)
         keys = ["product_id", "store_id"] + (["cluster"] if has_cluster else [])
@@ -465,7 +470,8 @@ class RBPModel:
             out, was_seen, _ = self._predictive(
                 prod, store, work["facings"].to_numpy(dtype=np.float64)[idx], clus
             )
-            cols["mean"][idx], cols["sd"][idx], cols["p_zero"][idx] = out.mean, out.sd, out.p_zero
+            cols["mean"][idx], cols["sd"][idx] = out.mean, out.sd
+            cols["sd_mean"][idx], cols["p_zero"][idx] = out.sd_mean, out.p_zero
             quant[idx] = out.quantiles
             seen[idx] = was_seen
         result = frame.copy()

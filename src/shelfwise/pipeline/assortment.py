@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -149,6 +150,8 @@ def recommend_all(
     n_swaps: int = 2,
     epsilon: float = 0.05,
     tau: int = 5,
+    uncertainty: Literal["epistemic", "predictive"] = "epistemic",
+    fill: Literal["marginal", "keep"] = "marginal",
     display_ids: Sequence[str] | None = None,
     layout: bool = True,
     store: bool = True,
@@ -170,6 +173,12 @@ def recommend_all(
     lam, n_swaps, epsilon, tau
         PEPF penalty, swaps per display (V), epsilon of the epsilon-greedy refill, neighbours
         drawn per seed product for candidates.
+    uncertainty : {"epistemic", "predictive"}
+        The sd PEPF penalises: the posterior sd of the expected payoff (default; measured
+        better on the synthetic chains, see the README) or the posterior predictive sd of the
+        payoff (EdgeRec3D's Eq. 6 as published).
+    fill : {"marginal", "keep"}
+        The heuristic search's fill step (see :mod:`shelfwise.assortment.search`).
     display_ids : sequence of str, optional
         Only these displays (default: every display with visits).
     layout : bool
@@ -213,14 +222,14 @@ def recommend_all(
         )
         first = model.cluster_labels_[0]
         problems = [p if p.cluster is not None else _with_cluster(p, str(first)) for p in problems]
-    payoffs = RBPPayoffs(model)
+    payoffs = RBPPayoffs(model, uncertainty=uncertainty)
     problems, dropped = drop_unknown_candidates(problems, payoffs)
     if dropped:
         notes.append(
             f"{dropped} candidate(s) were left out because the payoff model has no estimate "
             "for them (products it was not fitted on)"
         )
-    policy = EdgeRec3DPolicy(payoffs, lam=lam, n_swaps=n_swaps, epsilon=epsilon)
+    policy = EdgeRec3DPolicy(payoffs, lam=lam, n_swaps=n_swaps, epsilon=epsilon, fill=fill)
     recs: list[DisplayRecommendation] = []
     for i, prob in enumerate(problems):
         display = ws.displays[prob.display_id]
@@ -242,6 +251,8 @@ def recommend_all(
         "n_swaps": str(n_swaps),
         "epsilon": str(epsilon),
         "tau": str(tau),
+        "uncertainty": uncertainty,
+        "fill": fill,
         "seed": str(random_state),
         "model_products": str(len(model.product_ids_)),
     }

@@ -111,6 +111,19 @@ def payoff_log(visits: pd.DataFrame, displays: Mapping[str, Display]) -> pd.Data
     ).reset_index(drop=True)
 
 
+def payoff_observations(log: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a :func:`payoff_log` as payoff-model observations (store_id, product_id,
+    facings, rate), e.g. to fit the models on a training window."""
+    return pd.DataFrame(
+        {
+            "store_id": log["store_id"],
+            "product_id": log["product_id"],
+            "facings": log["prev_facings"].astype(float),
+            "rate": log["payoff"],
+        }
+    ).reset_index(drop=True)
+
+
 def time_split(log: pd.DataFrame, holdout: float) -> pd.Timestamp:
     """The time after which the last ``holdout`` share of the log's time span lies."""
     if not 0.0 < holdout < 1.0:
@@ -205,10 +218,31 @@ def fit_suite(
     )
 
 
+LITERAL_EDGEREC3D = "EdgeRec3D (literal Algorithm 2)"
+"""Row label of EdgeRec3D run as the paper's pseudo-code reads literally (one pass, products
+keep their facings, PEPF on the predictive sd)."""
+
+
+def _epistemic(model: PayoffEstimator) -> PayoffEstimator:
+    """``model`` with its PEPF on the epistemic sd, where the model has both (RBP)."""
+    if isinstance(model, RBPPayoffs):
+        return model.with_uncertainty("epistemic")
+    if isinstance(model, OneCluster) and isinstance(model.inner, RBPPayoffs):
+        return OneCluster(model.inner.with_uncertainty("epistemic"), model.cluster, name=model.name)
+    return model
+
+
 def baseline_policies(
     suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05
 ) -> list[AssortmentPolicy]:
-    """Table 1's policies: the baselines and EdgeRec3D, all on the same payoff models."""
+    """Table 1's policies: the baselines and EdgeRec3D, all on the same payoff models.
+
+    The search baselines optimise the RBP's posterior mean; EdgeRec3D ranks by PEPF on the
+    RBP's epistemic sd (:class:`RBPPayoffs` ``uncertainty="epistemic"``) with the marginal fill
+    of :func:`~shelfwise.assortment.search.heuristic_search`. The paper's pseudo-code read
+    literally (predictive sd, one pass, facings kept) is reported beside it as
+    :data:`LITERAL_EDGEREC3D`.
+    """
     out: list[AssortmentPolicy] = [
         RandomPolicy(),
         DynamicProgrammingPolicy(suite.rbp, name="Dynamic Program"),
@@ -219,7 +253,10 @@ def baseline_policies(
     if suite.ensemble is not None:
         out.append(EdgeRec3DPolicy(suite.ensemble, lam=lam, epsilon=epsilon, name="Deep Ensembles"))
         out.append(MOPOPolicy(suite.ensemble, lam=lam, name="MOPO"))
-    out.append(EdgeRec3DPolicy(suite.rbp, lam=lam, epsilon=epsilon, name="EdgeRec3D"))
+    out.append(
+        EdgeRec3DPolicy(suite.rbp, lam=lam, epsilon=epsilon, fill="keep", name=LITERAL_EDGEREC3D)
+    )
+    out.append(EdgeRec3DPolicy(_epistemic(suite.rbp), lam=lam, epsilon=epsilon, name="EdgeRec3D"))
     return out
 
 
@@ -243,7 +280,7 @@ def ablation_policies(
             model = suite.linear if clustering else suite.linear_global
         name = ablation_name(clustering, rbp, search)
         if search:
-            out.append(EdgeRec3DPolicy(model, lam=lam, epsilon=epsilon, name=name))
+            out.append(EdgeRec3DPolicy(_epistemic(model), lam=lam, epsilon=epsilon, name=name))
         else:
             out.append(GreedyPolicy(model, name=name))
     return out
@@ -411,14 +448,7 @@ def evaluate_policies(
     split = time_split(log, holdout)
     train = log[log["visited_at"] < split]
     test = log[log["visited_at"] >= split]
-    obs = pd.DataFrame(
-        {
-            "store_id": train["store_id"],
-            "product_id": train["product_id"],
-            "facings": train["prev_facings"].astype(float),
-            "rate": train["payoff"],
-        }
-    ).reset_index(drop=True)
+    obs = payoff_observations(train)
     t0 = time.perf_counter()
     suite = fit_suite(
         obs,

@@ -100,6 +100,7 @@ def solve_layout(
     time_limit_s: float = 10.0,
     random_state: int = 0,
     unit_sales_per_day: Mapping[str, float] | None = None,
+    explain: bool = True,
 ) -> Planogram:
     """Lay out products with given facings on a display, meeting every hard rule.
 
@@ -121,6 +122,10 @@ def solve_layout(
         CP-SAT's seed.
     unit_sales_per_day : Mapping[str, float], optional
         Daily unit sales per product, for the balanced-days-of-supply soft rule.
+    explain : bool
+        On an infeasible request, name a minimal set of conflicting rules (a dozen extra
+        solves, each up to ``time_limit_s``). ``False`` raises at once with a short message,
+        for callers that fall back to repair anyway.
 
     Returns
     -------
@@ -179,6 +184,11 @@ def solve_layout(
         guard(validate(plan, display, catalog, rulebook), "layout")
         return plan
     if status == cp_model.INFEASIBLE:
+        if not explain:
+            raise InfeasiblePlanogramError(
+                f"no layout for display {display.display_id} meets every hard rule with these "
+                "facings (explain=True names the conflicting rules)"
+            )
         raise InfeasiblePlanogramError(explain_infeasibility(prob, time_limit_s=time_limit_s))
     raise InfeasiblePlanogramError(
         f"no layout for display {display.display_id} was found within time_limit_s="

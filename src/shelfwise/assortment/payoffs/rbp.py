@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -13,19 +14,26 @@ from shelfwise.assortment.payoffs._common import (
 )
 from shelfwise.assortment.problem import PayoffTable
 from shelfwise.demand import RBPModel
-from shelfwise.exceptions import NotFittedError
+from shelfwise.exceptions import InvalidParameterError, NotFittedError
+
+UNCERTAINTIES = ("predictive", "epistemic")
+"""The standard deviations :class:`RBPPayoffs` can put in its tables."""
 
 
 class RBPPayoffs:
     """Payoff tables from a fitted :class:`~shelfwise.demand.RBPModel` (EdgeRec3D Eq. 5).
 
-    ``mean`` and ``sd`` are the posterior predictive mean and sd of the daily payoff (so ``sd``
-    includes the Gamma noise and the zero hurdle, not only parameter uncertainty).
+    ``mean`` is the posterior predictive mean of the daily payoff. ``sd`` depends on
+    ``uncertainty``: ``"predictive"`` is the posterior predictive sd of the payoff (the Gamma
+    noise and the zero hurdle included), ``"epistemic"`` the posterior sd of the expected payoff
+    ``E[r | theta]`` (parameter uncertainty only, which more observations remove).
 
     Parameters
     ----------
     model : RBPModel
         A fitted model.
+    uncertainty : {"predictive", "epistemic"}
+        Which standard deviation the tables carry (and PEPF penalises).
     name : str
         Name of the estimator in reports.
 
@@ -44,15 +52,52 @@ class RBPPayoffs:
     then predicted at the cluster level (a new store coefficient drawn around the cluster's).
     """
 
-    def __init__(self, model: RBPModel, *, name: str = "rbp") -> None:
+    def __init__(
+        self,
+        model: RBPModel,
+        *,
+        uncertainty: Literal["predictive", "epistemic"] = "predictive",
+        name: str = "rbp",
+    ) -> None:
+        if uncertainty not in UNCERTAINTIES:
+            raise InvalidParameterError(
+                f"uncertainty must be one of {list(UNCERTAINTIES)}; got {uncertainty!r}"
+            )
         self.model = model
+        self.uncertainty = uncertainty
         self.name = name
         self._cache: dict[tuple[str, str | None, int], dict[str, tuple[NDArray[np.float64], ...]]]
         self._cache = {}
         self._cached_posterior: object = None
 
     def __repr__(self) -> str:
-        return f"RBPPayoffs(model={self.model!r}, name={self.name!r})"
+        return (
+            f"RBPPayoffs(model={self.model!r}, uncertainty={self.uncertainty!r}, "
+            f"name={self.name!r})"
+        )
+
+    def with_uncertainty(
+        self, uncertainty: Literal["predictive", "epistemic"], *, name: str | None = None
+    ) -> RBPPayoffs:
+        """The same model with the other standard deviation, sharing this one's predictions.
+
+        Parameters
+        ----------
+        uncertainty : {"predictive", "epistemic"}
+            See the class docstring.
+        name : str, optional
+            Name of the new estimator (default: this one's).
+
+        Returns
+        -------
+        RBPPayoffs
+        """
+        other = RBPPayoffs(self.model, uncertainty=uncertainty, name=name or self.name)
+        if hasattr(self.model, "posterior_"):
+            self._check_fitted()
+        other._cache = self._cache
+        other._cached_posterior = self._cached_posterior
+        return other
 
     def _check_fitted(self) -> None:
         if not hasattr(self.model, "posterior_"):
@@ -114,13 +159,14 @@ class RBPPayoffs:
             shape = (len(todo), q_max + 1)
             mean = np.array(pred["mean"].to_numpy(dtype=np.float64)).reshape(shape)
             sd = np.array(pred["sd"].to_numpy(dtype=np.float64)).reshape(shape)
-            mean[:, 0] = 0.0
-            sd[:, 0] = 0.0
+            sd_mean = np.array(pred["sd_mean"].to_numpy(dtype=np.float64)).reshape(shape)
+            mean[:, 0] = sd[:, 0] = sd_mean[:, 0] = 0.0
             for i, p in enumerate(todo):
-                rows[p] = (mean[i].copy(), sd[i].copy())
+                rows[p] = (mean[i].copy(), sd[i].copy(), sd_mean[i].copy())
+        which = 1 if self.uncertainty == "predictive" else 2
         out_mean = np.zeros((len(products), q_max + 1))
         out_sd = np.zeros((len(products), q_max + 1))
         for i, p in enumerate(products):
             if p in rows:
-                out_mean[i], out_sd[i] = rows[p]
+                out_mean[i], out_sd[i] = rows[p][0], rows[p][which]
         return PayoffTable(store_id=store, product_ids=products, mean=out_mean, sd=out_sd)

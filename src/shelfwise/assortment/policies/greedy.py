@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from shelfwise.assortment.policies._common import (
@@ -19,6 +21,7 @@ from shelfwise.assortment.problem import (
     PayoffEstimator,
 )
 from shelfwise.assortment.search import heuristic_search
+from shelfwise.exceptions import InvalidParameterError
 
 # --------------------------------------------------------------------------- EdgeRec3D and greedy
 
@@ -42,6 +45,13 @@ class EdgeRec3DPolicy:
         V, products decayed and replaced per recommendation (2 in the paper).
     epsilon : float
         Probability of a random candidate per swap (0.05 in the paper).
+    steps : int
+        T, search steps per recommendation (used by ``fill="marginal"``).
+    fill : {"marginal", "keep"}
+        How the search fills the budget after the swaps: ``"marginal"`` (default) facing by
+        facing by PEPF gain, over ``steps`` improving steps; ``"keep"`` the paper's pseudo-code
+        read literally (one pass, products keep their facings). See
+        :mod:`shelfwise.assortment.search`.
     name : str
         Label in result tables.
     """
@@ -56,12 +66,18 @@ class EdgeRec3DPolicy:
         lam: float = 1.0,
         n_swaps: int = 2,
         epsilon: float = 0.05,
+        steps: int = 5,
+        fill: Literal["marginal", "keep"] = "marginal",
         name: str = "EdgeRec3D",
     ) -> None:
         self.payoffs = payoffs
         self.lam = _check_float("lam", lam, low=0.0)
         self.n_swaps = _check_int("n_swaps", n_swaps, low=0)
         self.epsilon = _check_float("epsilon", epsilon, low=0.0, high=1.0)
+        self.steps = _check_int("steps", steps, low=1)
+        if fill not in ("marginal", "keep"):
+            raise InvalidParameterError(f"fill must be 'marginal' or 'keep'; got {fill!r}")
+        self.fill = fill
         self.name = name
 
     def recommend(self, problem: DisplayProblem, rng: np.random.Generator) -> dict[str, int]:
@@ -77,6 +93,8 @@ class EdgeRec3DPolicy:
             max_slots=problem.max_slots,
             n_swaps=self.n_swaps,
             epsilon=self.epsilon,
+            steps=self.steps,
+            fill=self.fill,
             rng=rng,
         )
         return {p: min(q, problem.max_facings) for p, q in result.facings.items() if q > 0}
