@@ -353,6 +353,27 @@ def test_rbp_table_is_the_posterior_predictive():
         np.testing.assert_array_equal(row.sd[0], pred.sd)
 
 
+def test_rbp_epistemic_sd_leaves_out_the_payoff_noise():
+    model = _hand_model()
+    pred = RBPPayoffs(model)
+    epi = pred.with_uncertainty("epistemic")
+    assert epi.uncertainty == "epistemic" and epi.name == pred.name
+    tab, etab = pred.table("S1", ["A", "B"], 4), epi.table("S1", ["A", "B"], 4)
+    x = _x(np.arange(5.0))
+    np.testing.assert_array_equal(etab.mean, tab.mean)
+    # A: predictive variance 0.25 (noise) + x^2 (spread of beta); only the spread stays.
+    np.testing.assert_allclose(etab.sd[etab.row("A")], x, rtol=1e-6)
+    # B: a fixed beta, so nothing epistemic; the predictive sd is all noise.
+    np.testing.assert_allclose(etab.sd[etab.row("B")], 0.0, atol=1e-9)
+    assert np.all(etab.sd <= tab.sd + 1e-12)
+    # A fresh estimator gives the same numbers as the view.
+    assert RBPPayoffs(model, uncertainty="epistemic").table("S1", ["A"], 4).sd[0] == pytest.approx(
+        etab.sd[0]
+    )
+    with pytest.raises(InvalidParameterError, match="uncertainty must be one of"):
+        RBPPayoffs(model, uncertainty="aleatoric")  # type: ignore[arg-type]
+
+
 def test_rbp_unseen_store_passes_the_cluster_through():
     model = _hand_model()
     est = RBPPayoffs(model)
