@@ -91,21 +91,16 @@ def _seed_shares(seed: int, tmp: Path) -> dict[str, Any]:
     )
     problems, eligible = build_problems(ws, clusters=labels, random_state=seed)
     problems, _ = drop_unknown_candidates(problems, suite.rbp)
-    base = evaluate_on_truth(
-        baseline_policies(suite),
-        problems,
-        chain.truth,
-        eligible=eligible,
-        rounds=opts.rounds,
-        random_state=seed,
-    )
-    abl = evaluate_on_truth(
-        ablation_policies(suite),
-        problems,
-        chain.truth,
-        eligible=eligible,
-        rounds=opts.rounds,
-        random_state=seed,
+    base, abl = (
+        evaluate_on_truth(
+            policies,
+            problems,
+            chain.truth,
+            eligible=eligible,
+            rounds=opts.rounds,
+            random_state=seed,
+        )
+        for policies in (baseline_policies(suite), ablation_policies(suite))
     )
     return {
         "oracle_share": base.share().round(4).to_dict(),

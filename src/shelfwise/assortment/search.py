@@ -25,7 +25,9 @@ Two readings of the fill step are implemented (``fill``):
   only when it raises the display's total PEPF (the "keep high payoff products" principle).
   Exploration (a random candidate with probability epsilon) happens in the first step only and
   is kept whatever its score, so a call explores about as much as the literal reading does.
-  The search stops early when a step changes nothing. Products are ranked for decay by PEPF
+  A step that does not raise the total marks its decayed products as tried, and the next
+  step decays the weakest untried ones; the search ends after ``steps`` steps or when every
+  product on the display has been tried. Products are ranked for decay by PEPF
   per facing (what each facing of theirs earns), not by total PEPF, which would protect a
   weak product merely because it holds many facings.
 
@@ -234,20 +236,16 @@ def _marginal(
     scores: dict[str, Sequence[float]] = {
         p: [float(v) for v in table[p]] for p in dict.fromkeys([*state, *candidates]) if p in table
     }
-    # Facings of products with scores, clipped to their tables; over budget: trim the weakest.
-    x = {
+    # The display's products (with scores), facings clipped to their tables; more products
+    # than facings: the ones earning most per facing stay. Then the budget by marginal PEPF.
+    on = {
         p: min(int(q), len(scores[p]) - 1)
-        for p, q in sorted(state.items())
+        for p, q in state.items()
         if q > 0 and p in scores and len(scores[p]) > 1
     }
-    while sum(x.values()) > max_slots:
-        weakest = min(x, key=lambda p: (_per_facing(scores, p, x[p]), p))
-        x[weakest] -= 1
-        if x[weakest] == 0:
-            del x[weakest]
-    x = _allocate(sorted(x), scores, max_slots, {})
-    pool = [c for c in dict.fromkeys(candidates) if c not in x and c in scores]
-    pool = [c for c in pool if len(scores[c]) > 1]
+    members = sorted(on, key=lambda p: (-_per_facing(scores, p, on[p]), p))[:max_slots]
+    x = _allocate(sorted(members), scores, max_slots, {})
+    pool = [c for c in dict.fromkeys(candidates) if c not in x and len(scores.get(c, ())) > 1]
     decayed: list[str] = []
     added: list[str] = []
     rejected: set[str] = set()
