@@ -79,7 +79,7 @@ class RBPPayoffs:
     def with_uncertainty(
         self, uncertainty: Literal["predictive", "epistemic"], *, name: str | None = None
     ) -> RBPPayoffs:
-        """The same model with the other standard deviation, sharing this one's predictions.
+        """The same model with the given standard deviation, sharing this one's predictions.
 
         Parameters
         ----------
