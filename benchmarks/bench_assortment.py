@@ -12,10 +12,15 @@ Measured in one run:
 * ``search_p50_ms`` / ``search_p95_ms``: EdgeRec3D's per-display decision (PEPF scores from
   cached payoff tables + Algorithm 2) over every display of the chain, each timed as the median
   of ``REPEATS`` calls; p50/p95 over displays.
-* ``oracle_share_seeds``: the same ground-truth evaluation (every baseline and ablation, the
-  demo's evaluation settings, no replay) on chains generated with ``OTHER_SEEDS``, the default
-  configuration otherwise, and the ceiling ``pool_oracle`` (the exact best facings under the
-  true demand among the products each policy may choose from: today's and the candidates).
+* ``closed_loop_share`` (and ``_ablations``): the same, in a closed loop: after each round
+  two weeks of sales of every recommended state are drawn from the truth and each policy's
+  payoff model (an :class:`~shelfwise.assortment.payoffs.OnlinePayoffs`) learns from its own
+  recommendations; candidates are redrawn from each round's state.
+* ``oracle_share_seeds``: the same ground-truth evaluations, open and closed loop (every
+  baseline and ablation, the demo's evaluation settings, no replay) on chains generated with
+  ``OTHER_SEEDS``, the default configuration otherwise, and the ceiling ``pool_oracle`` (the
+  exact best facings under the true demand among the products each policy may choose from in
+  round 1: today's and the candidates; candidates redrawn in the closed loop can pass it).
 """
 
 from __future__ import annotations
@@ -32,10 +37,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shelfwise.assortment.candidates import CooccurrenceGraph
 from shelfwise.assortment.payoffs import RBPPayoffs
 from shelfwise.assortment.policies import EdgeRec3DPolicy
 from shelfwise.data.synthetic import EDGEREC3D_FOLDER, ChainConfig, generate_chain
-from shelfwise.evaluation.groundtruth import evaluate_on_truth, oracle, truth_table
+from shelfwise.evaluation.groundtruth import (
+    SalesFeedback,
+    candidate_refresher,
+    evaluate_on_truth,
+    oracle,
+    truth_table,
+)
 from shelfwise.pipeline.assortment import build_problems, drop_unknown_candidates, load_workspace
 from shelfwise.pipeline.demo import DemoOptions, run_demo
 from shelfwise.pipeline.evaluate import (
@@ -102,9 +114,34 @@ def _seed_shares(seed: int, tmp: Path) -> dict[str, Any]:
         )
         for policies in (baseline_policies(suite), ablation_policies(suite))
     )
+    refresh = candidate_refresher(
+        list(ws.displays.values()),
+        ws.products,
+        CooccurrenceGraph.from_visits(ws.visits, ws.products),
+        allowed=suite.rbp.model.product_ids_,
+        random_state=seed,
+    )
+    loop_base, loop_abl = (
+        evaluate_on_truth(
+            policies,
+            problems,
+            chain.truth,
+            eligible=eligible,
+            rounds=opts.rounds,
+            next_problem=refresh,
+            feedback=SalesFeedback(),
+            random_state=seed,
+        )
+        for policies in (
+            baseline_policies(suite, online=True),
+            ablation_policies(suite, online=True),
+        )
+    )
     return {
         "oracle_share": base.share().round(4).to_dict(),
         "oracle_share_ablations": abl.share().round(4).to_dict(),
+        "closed_loop_share": loop_base.share().round(4).to_dict(),
+        "closed_loop_share_ablations": loop_abl.share().round(4).to_dict(),
         "current_practice": round(float(base.share(0).iloc[0]), 4),
         "pool_oracle": round(_pool_ceiling(problems, chain.truth) / _oracle_total(base.frame), 4),
     }
@@ -125,6 +162,11 @@ def run() -> dict[str, Any]:
             raise RuntimeError("the demo did not evaluate on the truth")
         share = {**ev.truth_baselines.share().round(4).to_dict()}
         share_ablation = ev.truth_ablations.share().round(4).to_dict()
+        loop, loop_ablation = ev.closed_loop_baselines, ev.closed_loop_ablations
+        if loop is None or loop_ablation is None:
+            raise RuntimeError("the demo did not evaluate in a closed loop")
+        closed = loop.share().round(4).to_dict()
+        closed_ablation = loop_ablation.share().round(4).to_dict()
         round1 = ev.truth_baselines.share(1).round(4).to_dict()
 
         # search latency on the demo's fitted model and every display
@@ -157,6 +199,13 @@ def run() -> dict[str, Any]:
         "oracle_share": share,
         "oracle_share_round1": round1,
         "oracle_share_ablations": share_ablation,
+        "closed_loop_share": closed,
+        "closed_loop_share_ablations": closed_ablation,
+        "closed_loop_feedback": {
+            "days": SalesFeedback().days,
+            "visit_gap_days": SalesFeedback().visit_gap_days,
+            "dispersion": SalesFeedback().dispersion,
+        },
         "pool_oracle": round(_pool_ceiling(problems0, demo.chain.truth) / oracle0, 4),
         "oracle_share_seeds": seeds,
         "rounds": int(DemoOptions().rounds),

@@ -19,6 +19,7 @@ from shelfwise.cli._common import (
 )
 from shelfwise.cli.synth import DEFAULT
 from shelfwise.data.synthetic import ChainConfig
+from shelfwise.evaluation import SalesFeedback
 from shelfwise.pipeline import read_clusters
 from shelfwise.pipeline.evaluate import EvaluationRun, evaluate_policies, write_tables
 from shelfwise.pipeline.models import chain_truth
@@ -51,6 +52,10 @@ def print_evaluation(run: EvaluationRun) -> None:
         print_frame(run.truth_baselines.table(), "True expected sales: baselines")
     if run.truth_ablations is not None:
         print_frame(run.truth_ablations.table(), "True expected sales: ablations")
+    if run.closed_loop_baselines is not None:
+        print_frame(run.closed_loop_baselines.table(), "Closed loop: baselines")
+    if run.closed_loop_ablations is not None:
+        print_frame(run.closed_loop_ablations.table(), "Closed loop: ablations")
     for note in run.notes:
         err_console.print(f"[bold yellow]Note:[/] {note}", highlight=False)
     times = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
@@ -82,6 +87,13 @@ def evaluate_cmd(
     keep: Annotated[float, typer.Option(help="Share of events kept per run.")] = 0.5,
     rounds: Annotated[int, typer.Option(help="Recommendation rounds on the truth.")] = 10,
     lam: Annotated[float, typer.Option(help="PEPF penalty lambda.")] = 1.0,
+    closed_loop: Annotated[
+        bool,
+        typer.Option(
+            help="With --truth-seed, also score in a closed loop: each round's sales are drawn "
+            "from the truth and every policy's model learns from its own recommendations.",
+        ),
+    ] = False,
     draws: Annotated[int, typer.Option(help="RBP draws per chain.")] = 500,
     tune: Annotated[int, typer.Option(help="RBP warm-up per chain.")] = 500,
     ensemble: Annotated[
@@ -121,6 +133,7 @@ def evaluate_cmd(
                 keep=keep,
                 rounds=rounds,
                 lam=lam,
+                closed_loop=SalesFeedback() if closed_loop else None,
                 rbp_options={"draws": draws, "tune": tune},
                 with_ensemble=ensemble,
                 random_state=seed,

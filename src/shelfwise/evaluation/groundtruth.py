@@ -23,7 +23,7 @@ product that could never stand on the display.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -32,6 +32,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shelfwise.assortment.candidates import CooccurrenceGraph, generate_candidates
+from shelfwise.assortment.payoffs.online import OnlinePayoffs, SalesObservation
 from shelfwise.assortment.problem import (
     AssortmentPolicy,
     DisplayProblem,
@@ -289,6 +290,7 @@ def candidate_refresher(
     graph: CooccurrenceGraph,
     *,
     tau: int = 5,
+    allowed: Collection[str] | None = None,
     random_state: int | np.random.Generator | None = None,
 ) -> NextProblem:
     """A ``next_problem`` for :func:`evaluate_on_truth` that regenerates candidates each round.
@@ -296,12 +298,14 @@ def candidate_refresher(
     The returned callable takes a problem and its recommendation and returns the problem of the
     next visit: the recommendation as the state, candidates drawn afresh from ``graph`` with the
     new state's products as seeds (and pruned to products that fit), the same budget and
-    cluster. Its randomness is one generator seeded by ``random_state``, so results depend on
-    the order of calls (as in a real deployment).
+    cluster. With ``allowed``, candidates outside it are dropped too (e.g. products the payoff
+    model was not fitted on). Its randomness is one generator seeded by ``random_state``, so
+    results depend on the order of calls (as in a real deployment).
     """
     catalog = _catalog(products)
     by_id = {d.display_id: d for d in displays}
     fits = {d: set(eligible_products(display, catalog)) for d, display in by_id.items()}
+    keep = None if allowed is None else {str(p) for p in allowed}
     rng = np.random.default_rng(random_state)
 
     def next_problem(problem: DisplayProblem, facings: Mapping[str, int]) -> DisplayProblem:
@@ -310,12 +314,13 @@ def candidate_refresher(
             raise InvalidParameterError(
                 f"display_id {problem.display_id!r} is not among the refresher's displays"
             )
+        fit = fits[display.display_id]
         return _problem(
             display,
             facings,
             graph,
             catalog,
-            fits[display.display_id],
+            fit if keep is None else fit & keep,
             tau=tau,
             max_facings=problem.max_facings,
             cluster=problem.cluster,
@@ -341,6 +346,75 @@ def keep_pool(problem: DisplayProblem, facings: Mapping[str, int]) -> DisplayPro
 
 # --------------------------------------------------------------------------------------------
 # Truth, oracle and evaluation
+
+
+@dataclass(frozen=True)
+class SalesFeedback:
+    """How a closed-loop evaluation observes the sales of each round's recommendations.
+
+    A round lasts ``days`` days; its display is visited every ``visit_gap_days`` days, and each
+    visit observes the units sold since the last one, drawn as a negative binomial with mean
+    the true expected daily sales times the gap and shape ``dispersion`` (the synthetic chain's
+    demand model; scan errors, stock-outs and bulk-purchase outliers are left out).
+
+    Attributes
+    ----------
+    days : int
+        Length of a round (a planogram's time on the shelf) in days.
+    visit_gap_days : int
+        Days between visits within a round.
+    dispersion : float
+        Negative binomial shape (smaller is more dispersed).
+    """
+
+    days: int = 14
+    visit_gap_days: int = 2
+    dispersion: float = 3.0
+
+    def __post_init__(self) -> None:
+        for attr in ("days", "visit_gap_days"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(f"{attr} must be an integer >= 1; got {value!r}")
+        if self.visit_gap_days > self.days:
+            raise InvalidParameterError(
+                f"visit_gap_days must be <= days ({self.days}); got {self.visit_gap_days}"
+            )
+        d = self.dispersion
+        if isinstance(d, bool) or not isinstance(d, int | float) or not d > 0:
+            raise InvalidParameterError(f"dispersion must be a number > 0; got {d!r}")
+
+    def simulate(
+        self, table: PayoffTable, state: Mapping[str, int], rng: np.random.Generator
+    ) -> list[SalesObservation]:
+        """Units sold of each product of ``state`` over one round, one record per product.
+
+        Parameters
+        ----------
+        table : PayoffTable
+            True expected daily sales at the display's store (:func:`truth_table`).
+        state : mapping of product_id to facings
+            The display's state during the round.
+        rng : numpy.random.Generator
+            Source of the sales noise.
+        """
+        visits = self.days // self.visit_gap_days
+        out = []
+        for p, q in sorted(state.items()):
+            if q <= 0:
+                continue
+            mu = float(table.mean[table.row(p), min(int(q), table.max_facings)])
+            mu *= self.visit_gap_days
+            units = 0.0
+            if mu > 0:
+                r = float(self.dispersion)
+                units = float(rng.negative_binomial(r, r / (r + mu), size=visits).sum())
+            out.append(
+                SalesObservation(
+                    table.store_id, p, int(q), units, float(visits * self.visit_gap_days)
+                )
+            )
+        return out
 
 
 def truth_table(truth: DemandTruth, store_id: str, *, max_facings: int = 14) -> PayoffTable:
@@ -472,9 +546,15 @@ def evaluate_on_truth(
     eligible: Mapping[str, Iterable[str]],
     rounds: int = 1,
     next_problem: NextProblem = keep_pool,
+    feedback: SalesFeedback | None = None,
     random_state: int | np.random.Generator | None = None,
 ) -> GroundTruthResult:
     """Score policies' successive recommendations with the true expected daily sales.
+
+    Rounds run in step across displays, as a chain's planogram resets do: every display gets
+    round ``r``'s recommendation, then (with ``feedback``) the sales of round ``r``'s states are
+    simulated from the truth and handed to each policy's learning payoff models before round
+    ``r + 1`` is recommended.
 
     Parameters
     ----------
@@ -495,6 +575,13 @@ def evaluate_on_truth(
         ``next_problem(problem, facings)`` -> the next round's problem. The default
         :func:`keep_pool` keeps each display's product pool fixed; :func:`candidate_refresher`
         regenerates candidates from the new state, as a deployment would.
+    feedback : SalesFeedback, optional
+        Close the loop: after each round, the sales each recommended state brings (drawn from
+        the truth by :meth:`SalesFeedback.simulate`) are observed by the policy's payoff model
+        where it is an :class:`~shelfwise.assortment.payoffs.OnlinePayoffs` (the policy's
+        ``payoffs`` attribute, or MOPO's ``ensemble``). ``None`` (default): models stay as
+        fitted. Such models are reset before each policy runs, with or without feedback, so
+        each policy learns only from its own recommendations.
     random_state : int, Generator or None
         Seed; each policy gets its own child generator, used display by display.
 
@@ -526,6 +613,7 @@ def evaluate_on_truth(
         [p.max_facings for p in problems] + [q for p in problems for q in p.state.values()],
         default=1,
     )
+    clusters = {p.store_id: p.cluster for p in problems if p.cluster is not None}
     tables = {
         s: truth_table(truth, s, max_facings=q_table)
         for s in sorted({p.store_id for p in problems})
@@ -543,12 +631,18 @@ def evaluate_on_truth(
     rows: list[tuple[str, str, str, int, float, float]] = []
     states: dict[tuple[str, str, int], Mapping[str, int]] = {}
     for policy, child in zip(policies, rng.spawn(len(policies)), strict=True):
-        for prob in problems:
-            table = tables[prob.store_id]
-            current: DisplayProblem = prob
-            for r in range(rounds + 1):
-                state = {p: int(q) for p, q in current.state.items() if q > 0}
+        learners = _learners(policy)
+        for model in learners:
+            model.reset()
+        sales_rng = child.spawn(1)[0]
+        current = {prob.display_id: prob for prob in problems}
+        for r in range(rounds + 1):
+            observed: list[SalesObservation] = []
+            for prob in problems:
+                now = current[prob.display_id]
+                state = {p: int(q) for p, q in now.state.items() if q > 0}
                 states[(policy.name, prob.display_id, r)] = state
+                table = tables[prob.store_id]
                 rows.append(
                     (
                         policy.name,
@@ -559,15 +653,32 @@ def evaluate_on_truth(
                         oracle_values[prob.display_id],
                     )
                 )
-                if r == rounds:
-                    break
-                rec = _recommend(policy, current, child, fits[prob.display_id])
-                current = next_problem(current, rec)
+                if r < rounds and feedback is not None:
+                    observed += feedback.simulate(table, state, sales_rng)
+            if r == rounds:
+                break
+            if observed:
+                for model in learners:
+                    model.observe(observed, clusters=clusters)
+            for prob in problems:
+                now = current[prob.display_id]
+                rec = _recommend(policy, now, child, fits[prob.display_id])
+                current[prob.display_id] = next_problem(now, rec)
     frame = pd.DataFrame(
         rows,
         columns=["policy", "display_id", "store_id", "round", "true_sales", "oracle_sales"],
     )
     return GroundTruthResult(frame, states, oracle_states)
+
+
+def _learners(policy: AssortmentPolicy) -> list[OnlinePayoffs]:
+    """The policy's payoff models that learn from feedback (distinct objects)."""
+    found: list[OnlinePayoffs] = []
+    for attr in ("payoffs", "ensemble"):
+        model = getattr(policy, attr, None)
+        if isinstance(model, OnlinePayoffs) and all(model is not m for m in found):
+            found.append(model)
+    return found
 
 
 def _recommend(

@@ -20,6 +20,7 @@ from shelfwise.data.synthetic import (
 )
 from shelfwise.demand import RBPModel, rank_candidates
 from shelfwise.demand.figures import pepf_figure
+from shelfwise.evaluation import SalesFeedback
 from shelfwise.evaluation.figures import oracle_share_figure
 from shelfwise.report import HtmlReport
 from shelfwise.spatial.clustering import adjusted_rand
@@ -58,6 +59,7 @@ class DemoOptions:
     eval_tune: int = 300
     replay_runs: int = 10
     rounds: int = 10
+    closed_loop: bool = True
     ensemble_epochs: int = 200
     compliance_share: float = 0.6
     stages: tuple[str, ...] = ("recommend", "arrange", "evaluate", "experiment")
@@ -181,6 +183,7 @@ def run_demo(
             truth=chain.truth,
             runs=opts.replay_runs,
             rounds=opts.rounds,
+            closed_loop=SalesFeedback() if opts.closed_loop else None,
             rbp_options={"draws": opts.eval_draws, "tune": opts.eval_tune},
             ensemble_options={"epochs": opts.ensemble_epochs},
             random_state=random_state,
@@ -341,6 +344,29 @@ def write_demo_report(run: DemoRun, path: Path, *, lam_figure: float = 2.0) -> P
             )
         if ev.truth_ablations is not None:
             rep.table(ev.truth_ablations.table(), caption="True expected sales, ablations")
+        if ev.closed_loop_baselines is not None:
+            rep.paragraph(
+                "Closed loop: after each round, two weeks of sales of every recommended state "
+                "are drawn from the true demand and each policy's payoff model learns from its "
+                "own recommendations' sales (a conjugate correction of each store-product level "
+                "and of each product's facings curve); candidates are drawn afresh from each "
+                "round's state, as in a deployment."
+            )
+            rep.table(
+                ev.closed_loop_baselines.table(),
+                caption="Closed loop: true expected sales after the last round, baselines",
+            )
+            rep.figure(
+                oracle_share_figure(
+                    ev.closed_loop_baselines, title="Closed loop: share of the oracle by round"
+                ),
+                caption="Closed loop: share of the oracle by round",
+            )
+        if ev.closed_loop_ablations is not None:
+            rep.table(
+                ev.closed_loop_ablations.table(),
+                caption="Closed loop: true expected sales, ablations",
+            )
         for note in ev.notes:
             rep.paragraph(note, note=True)
     ex = run.experiment

@@ -30,7 +30,12 @@ import pandas as pd
 
 from shelfwise.assortment import generate_candidates
 from shelfwise.assortment.candidates import CooccurrenceGraph
-from shelfwise.assortment.payoffs import DeepEnsemblePayoffs, LinearPayoffs, RBPPayoffs
+from shelfwise.assortment.payoffs import (
+    DeepEnsemblePayoffs,
+    LinearPayoffs,
+    OnlinePayoffs,
+    RBPPayoffs,
+)
 from shelfwise.assortment.policies import (
     DynamicProgrammingPolicy,
     EdgeRec3DPolicy,
@@ -62,6 +67,8 @@ from shelfwise.evaluation.figures import oracle_share_figure
 from shelfwise.evaluation.groundtruth import (
     DemandTruth,
     GroundTruthResult,
+    SalesFeedback,
+    candidate_refresher,
     eligible_products,
     evaluate_on_truth,
 )
@@ -75,6 +82,7 @@ from .models import check_clusters
 Progress = Callable[[str], None]
 
 ORACLE_FIGURE = "oracle_share.png"
+CLOSED_LOOP_FIGURE = "oracle_share_closed_loop.png"
 
 ABLATIONS: tuple[tuple[bool, bool, bool], ...] = tuple(
     (c, r, h) for r in (False, True) for c in (False, True) for h in (False, True)
@@ -232,8 +240,13 @@ def _epistemic(model: PayoffEstimator) -> PayoffEstimator:
     return model
 
 
+def _learning(model: PayoffEstimator, online: bool) -> PayoffEstimator:
+    """``model`` itself, or (``online``) a fresh :class:`OnlinePayoffs` over it."""
+    return OnlinePayoffs(model) if online else model
+
+
 def baseline_policies(
-    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05
+    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05, online: bool = False
 ) -> list[AssortmentPolicy]:
     """Table 1's policies: the baselines and EdgeRec3D, all on the same payoff models.
 
@@ -241,22 +254,32 @@ def baseline_policies(
     RBP's epistemic sd (:class:`RBPPayoffs` ``uncertainty="epistemic"``) with the marginal fill
     of :func:`~shelfwise.assortment.search.heuristic_search`. The paper's pseudo-code read
     literally (predictive sd, one pass, facings kept) is reported beside it as
-    :data:`LITERAL_EDGEREC3D`.
+    :data:`LITERAL_EDGEREC3D`. With ``online``, every policy's model is wrapped in its own
+    :class:`~shelfwise.assortment.payoffs.OnlinePayoffs` (for a closed-loop evaluation, where
+    each policy learns from the sales of its own recommendations).
     """
+    rbp = suite.rbp
+
+    def m(model: PayoffEstimator) -> PayoffEstimator:
+        return _learning(model, online)
+
     out: list[AssortmentPolicy] = [
         RandomPolicy(),
-        DynamicProgrammingPolicy(suite.rbp, name="Dynamic Program"),
-        LinearProgrammingPolicy(suite.rbp, name="Linear Program"),
-        EpsilonGreedyPolicy(suite.rbp, epsilon=0.1),
-        GeneticPolicy(suite.rbp, name="Genetic"),
+        DynamicProgrammingPolicy(m(rbp), name="Dynamic Program"),
+        LinearProgrammingPolicy(m(rbp), name="Linear Program"),
+        EpsilonGreedyPolicy(m(rbp), epsilon=0.1),
+        GeneticPolicy(m(rbp), name="Genetic"),
     ]
     if suite.ensemble is not None:
-        out.append(EdgeRec3DPolicy(suite.ensemble, lam=lam, epsilon=epsilon, name="Deep Ensembles"))
-        out.append(MOPOPolicy(suite.ensemble, lam=lam, name="MOPO"))
+        out.append(
+            EdgeRec3DPolicy(m(suite.ensemble), lam=lam, epsilon=epsilon, name="Deep Ensembles")
+        )
+        ensemble = OnlinePayoffs(suite.ensemble) if online else suite.ensemble
+        out.append(MOPOPolicy(ensemble, lam=lam, name="MOPO"))
     out.append(
-        EdgeRec3DPolicy(suite.rbp, lam=lam, epsilon=epsilon, fill="keep", name=LITERAL_EDGEREC3D)
+        EdgeRec3DPolicy(m(rbp), lam=lam, epsilon=epsilon, fill="keep", name=LITERAL_EDGEREC3D)
     )
-    out.append(EdgeRec3DPolicy(_epistemic(suite.rbp), lam=lam, epsilon=epsilon, name="EdgeRec3D"))
+    out.append(EdgeRec3DPolicy(m(_epistemic(rbp)), lam=lam, epsilon=epsilon, name="EdgeRec3D"))
     return out
 
 
@@ -268,9 +291,10 @@ def ablation_name(clustering: bool, rbp: bool, search: bool) -> str:
 
 
 def ablation_policies(
-    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05
+    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05, online: bool = False
 ) -> list[AssortmentPolicy]:
-    """Table 3's eight variants: clustering x RBP x heuristic search."""
+    """Table 3's eight variants: clustering x RBP x heuristic search (``online`` as for
+    :func:`baseline_policies`)."""
     out: list[AssortmentPolicy] = []
     for clustering, rbp, search in ABLATIONS:
         model: PayoffEstimator
@@ -280,9 +304,10 @@ def ablation_policies(
             model = suite.linear if clustering else suite.linear_global
         name = ablation_name(clustering, rbp, search)
         if search:
-            out.append(EdgeRec3DPolicy(_epistemic(model), lam=lam, epsilon=epsilon, name=name))
+            learner = _learning(_epistemic(model), online)
+            out.append(EdgeRec3DPolicy(learner, lam=lam, epsilon=epsilon, name=name))
         else:
-            out.append(GreedyPolicy(model, name=name))
+            out.append(GreedyPolicy(_learning(model, online), name=name))
     return out
 
 
@@ -368,6 +393,9 @@ class EvaluationRun:
     suite: PayoffSuite
     seconds: dict[str, float]
     notes: tuple[str, ...]
+    closed_loop_baselines: GroundTruthResult | None = None
+    """The baselines scored in a closed loop (``evaluate_policies(closed_loop=...)``)."""
+    closed_loop_ablations: GroundTruthResult | None = None
 
 
 def evaluate_policies(
@@ -380,6 +408,7 @@ def evaluate_policies(
     keep: float = 0.5,
     rounds: int = 10,
     lam: float = 1.0,
+    closed_loop: SalesFeedback | None = None,
     rbp_options: Mapping[str, object] | None = None,
     ensemble_options: Mapping[str, object] | None = None,
     with_ensemble: bool = True,
@@ -406,6 +435,12 @@ def evaluate_policies(
         Successive recommendations per display in the ground-truth evaluation.
     lam : float
         PEPF penalty.
+    closed_loop : SalesFeedback, optional
+        With a truth, also score the policies in a closed loop: each round's sales are drawn
+        from the truth and every policy's payoff model learns from its own recommendations'
+        sales (:class:`~shelfwise.assortment.payoffs.OnlinePayoffs`), and candidates are
+        drawn afresh from each round's state (:func:`candidate_refresher`), as in a
+        deployment.
     rbp_options, ensemble_options : mapping, optional
         Keyword arguments of :class:`RBPModel` and :class:`DeepEnsemblePayoffs`.
     with_ensemble : bool
@@ -465,7 +500,7 @@ def evaluate_policies(
     baselines = baseline_policies(suite, lam=lam)
     ablations = ablation_policies(suite, lam=lam)
 
-    truth_base = truth_abl = None
+    truth_base = truth_abl = loop_base = loop_abl = None
     if truth is not None:
         t0 = time.perf_counter()
         progress("Scoring recommendations on the chain's true demand")
@@ -488,6 +523,33 @@ def evaluate_policies(
             random_state=random_state,
         )
         seconds["truth"] = time.perf_counter() - t0
+        if closed_loop is not None:
+            t0 = time.perf_counter()
+            progress("Scoring recommendations in a closed loop (sales feedback each round)")
+            refresh = candidate_refresher(
+                list(ws.displays.values()),
+                ws.products,
+                CooccurrenceGraph.from_visits(ws.visits, ws.products),
+                allowed=suite.rbp.model.product_ids_,
+                random_state=random_state,
+            )
+            loop_base, loop_abl = (
+                evaluate_on_truth(
+                    policies,
+                    problems,
+                    truth,
+                    eligible=eligible,
+                    rounds=rounds,
+                    next_problem=refresh,
+                    feedback=closed_loop,
+                    random_state=random_state,
+                )
+                for policies in (
+                    baseline_policies(suite, lam=lam, online=True),
+                    ablation_policies(suite, lam=lam, online=True),
+                )
+            )
+            seconds["truth_closed_loop"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     progress("Replaying the held-out visits")
@@ -520,6 +582,8 @@ def evaluate_policies(
         truth_baselines=truth_base,
         truth_ablations=truth_abl,
         split_at=split,
+        closed_loop_baselines=loop_base,
+        closed_loop_ablations=loop_abl,
         train_rows=len(train),
         test_events=len(events),
         suite=suite,
@@ -577,6 +641,8 @@ def write_tables(run: EvaluationRun, out: Path) -> list[Path]:
     for name, res in (
         ("truth_baselines.csv", run.truth_baselines),
         ("truth_ablations.csv", run.truth_ablations),
+        ("closed_loop_baselines.csv", run.closed_loop_baselines),
+        ("closed_loop_ablations.csv", run.closed_loop_ablations),
     ):
         if res is not None:
             res.table().to_csv(out / name)
@@ -584,5 +650,13 @@ def write_tables(run: EvaluationRun, out: Path) -> list[Path]:
     if run.truth_baselines is not None:
         path = out / ORACLE_FIGURE
         oracle_share_figure(run.truth_baselines).savefig(path, dpi=110, bbox_inches="tight")
+        written.append(path)
+    if run.closed_loop_baselines is not None:
+        path = out / CLOSED_LOOP_FIGURE
+        fig = oracle_share_figure(
+            run.closed_loop_baselines,
+            title="Closed loop: models learn from each round's sales; candidates redrawn",
+        )
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         written.append(path)
     return written

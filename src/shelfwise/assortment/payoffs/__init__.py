@@ -12,6 +12,9 @@ as a :class:`~shelfwise.assortment.problem.PayoffTable`:
   NeurIPS 2017): Gaussian-head networks trained on the negative log-likelihood, combined as a
   uniform mixture; :meth:`DeepEnsemblePayoffs.epistemic_sd` (the members' disagreement) is the
   penalty a MOPO-style policy uses.
+* :class:`OnlinePayoffs` wraps any of them and corrects each (store, product) level by the
+  sales observed after the fit (a conjugate Gamma-Poisson update), so a policy can keep
+  learning from its own recommendations between refits.
 
 Every table has column 0 equal to 0 (no facings, no sales) with sd 0. A product the estimator
 knows nothing about gets mean 0 and sd 0 at every facing count: it never adds payoff, so a policy
@@ -23,6 +26,14 @@ a policy that must never pick unknown products should leave out those that
 
 from shelfwise.assortment.payoffs.ensemble import DeepEnsemblePayoffs
 from shelfwise.assortment.payoffs.linear import LinearFit, LinearPayoffs
+from shelfwise.assortment.payoffs.online import OnlinePayoffs, SalesObservation
 from shelfwise.assortment.payoffs.rbp import RBPPayoffs
 
-__all__ = ["DeepEnsemblePayoffs", "LinearFit", "LinearPayoffs", "RBPPayoffs"]
+__all__ = [
+    "DeepEnsemblePayoffs",
+    "LinearFit",
+    "LinearPayoffs",
+    "OnlinePayoffs",
+    "RBPPayoffs",
+    "SalesObservation",
+]
