@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -85,6 +86,11 @@ def test_synth_then_ingest_then_demo(tmp_path: Path) -> None:
     assert list((folder / "recommendations").glob("*_after.png"))
     assert (folder / "evaluation" / "replay_baselines.csv").is_file()
     assert (folder / "evaluation" / "oracle_share.png").is_file()
+    assert (folder / "evaluation" / "oracle_share_closed_loop.png").is_file()
+    closed = pd.read_csv(folder / "evaluation" / "closed_loop_baselines.csv", index_col=0)
+    assert {"EdgeRec3D", "Dynamic Program", "oracle"} <= set(closed.index)
+    assert closed["share"].max() <= 1.0 + 1e-9
+    assert "Closed loop" in report
     assert (folder / "experiment" / "experiment_trend.png").is_file()
     url = sqlite_url(folder / "shelfwise.db")
     runs = Repository.from_url(url).recommendation_runs()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,14 +11,17 @@ import pytest
 
 from shelfwise.assortment.problem import PayoffTable
 from shelfwise.data.synthetic import ChainConfig, generate_chain
+from shelfwise.evaluation import SalesFeedback
 from shelfwise.exceptions import InvalidParameterError
 from shelfwise.pipeline.evaluate import (
     ABLATIONS,
     OneCluster,
     ablation_name,
+    evaluate_policies,
     payoff_log,
     time_split,
 )
+from shelfwise.storage import Repository, sqlite_url
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +98,9 @@ def test_one_cluster_asks_its_single_cluster() -> None:
     wrapped.table("S1", ["P1"], 3, cluster="2")
     assert inner.asked == ["all"]
     assert wrapped.name == "rbp_global"
+
+
+def test_closed_loop_needs_the_truth(tmp_path: Path) -> None:
+    repo = Repository.from_url(sqlite_url(tmp_path / "empty.db"))
+    with pytest.raises(InvalidParameterError, match="closed_loop needs the chain's truth"):
+        evaluate_policies(repo, closed_loop=SalesFeedback())
