@@ -16,6 +16,8 @@ Measured in one run:
   two weeks of sales of every recommended state are drawn from the truth and each policy's
   payoff model (an :class:`~shelfwise.assortment.payoffs.OnlinePayoffs`) learns from its own
   recommendations; candidates are redrawn from each round's state.
+* ``closed_loop_replicates``: the closed-loop baselines run ``REPLICATES`` times per chain,
+  each with its own candidate draws and sales noise: every share, their mean and sd.
 * ``oracle_share_seeds``: the same ground-truth evaluations, open and closed loop (every
   baseline and ablation, the demo's evaluation settings, no replay) on chains generated with
   ``OTHER_SEEDS``, the default configuration otherwise, and the ceiling ``pool_oracle`` (the
@@ -42,6 +44,7 @@ from shelfwise.assortment.payoffs import RBPPayoffs
 from shelfwise.assortment.policies import EdgeRec3DPolicy
 from shelfwise.data.synthetic import EDGEREC3D_FOLDER, ChainConfig, generate_chain
 from shelfwise.evaluation.groundtruth import (
+    GroundTruthResult,
     SalesFeedback,
     candidate_refresher,
     evaluate_on_truth,
@@ -63,6 +66,8 @@ from shelfwise.storage import Repository, sqlite_url
 from shelfwise.storage.ingest import ingest_files
 
 REPEATS = 7
+REPLICATES = 3
+"""Closed-loop runs per chain (each with its own candidate draws and sales noise)."""
 OTHER_SEEDS = (1, 2)
 
 
@@ -78,6 +83,52 @@ def _pool_ceiling(problems: list[Any], truth: Any) -> float:
         table = truth_table(truth, prob.store_id)
         pool += oracle(table, prob.eligible, prob.max_slots, prob.max_facings)[1]
     return pool
+
+
+def _closed_loop(
+    suite: Any,
+    ws: Any,
+    problems: list[Any],
+    eligible: Any,
+    truth: Any,
+    seed: int,
+    *,
+    ablations: bool = False,
+    replicate: int = 0,
+) -> GroundTruthResult:
+    """The demo's closed-loop evaluation (baselines or ablations) with its own random streams
+    for replicate ``replicate`` (candidate draws and sales noise)."""
+    refresh = candidate_refresher(
+        list(ws.displays.values()),
+        ws.products,
+        CooccurrenceGraph.from_visits(ws.visits, ws.products),
+        allowed=suite.rbp.model.product_ids_,
+        random_state=seed if replicate == 0 else np.random.default_rng([seed, replicate]),
+    )
+    make = ablation_policies if ablations else baseline_policies
+    return evaluate_on_truth(
+        make(suite, online=True),
+        problems,
+        truth,
+        eligible=eligible,
+        rounds=DemoOptions().rounds,
+        next_problem=refresh,
+        feedback=SalesFeedback(),
+        random_state=seed if replicate == 0 else np.random.default_rng([seed, replicate]),
+    )
+
+
+def _replicates(results: list[GroundTruthResult]) -> dict[str, Any]:
+    """Per policy: each replicate's share, their mean and sd (ddof=1)."""
+    frame = pd.DataFrame([r.share() for r in results])
+    return {
+        str(name): {
+            "shares": [round(float(v), 4) for v in frame[name]],
+            "mean": round(float(frame[name].mean()), 4),
+            "sd": round(float(frame[name].std(ddof=1)), 4) if len(frame) > 1 else 0.0,
+        }
+        for name in frame.columns
+    }
 
 
 def _seed_shares(seed: int, tmp: Path) -> dict[str, Any]:
@@ -114,34 +165,20 @@ def _seed_shares(seed: int, tmp: Path) -> dict[str, Any]:
         )
         for policies in (baseline_policies(suite), ablation_policies(suite))
     )
-    refresh = candidate_refresher(
-        list(ws.displays.values()),
-        ws.products,
-        CooccurrenceGraph.from_visits(ws.visits, ws.products),
-        allowed=suite.rbp.model.product_ids_,
-        random_state=seed,
-    )
     loop_base, loop_abl = (
-        evaluate_on_truth(
-            policies,
-            problems,
-            chain.truth,
-            eligible=eligible,
-            rounds=opts.rounds,
-            next_problem=refresh,
-            feedback=SalesFeedback(),
-            random_state=seed,
-        )
-        for policies in (
-            baseline_policies(suite, online=True),
-            ablation_policies(suite, online=True),
-        )
+        _closed_loop(suite, ws, problems, eligible, chain.truth, seed, ablations=abl_)
+        for abl_ in (False, True)
     )
+    extra = [
+        _closed_loop(suite, ws, problems, eligible, chain.truth, seed, replicate=r)
+        for r in range(1, REPLICATES)
+    ]
     return {
         "oracle_share": base.share().round(4).to_dict(),
         "oracle_share_ablations": abl.share().round(4).to_dict(),
         "closed_loop_share": loop_base.share().round(4).to_dict(),
         "closed_loop_share_ablations": loop_abl.share().round(4).to_dict(),
+        "closed_loop_replicates": _replicates([loop_base, *extra]),
         "current_practice": round(float(base.share(0).iloc[0]), 4),
         "pool_oracle": round(_pool_ceiling(problems, chain.truth) / _oracle_total(base.frame), 4),
     }
@@ -172,7 +209,7 @@ def run() -> dict[str, Any]:
         # search latency on the demo's fitted model and every display
         ws = load_workspace(demo.repo)
         labels = {s: str(c) for s, c in demo.clusters.model.labels_.items()}
-        problems, _ = build_problems(ws, clusters=labels, random_state=0)
+        problems, eligible0 = build_problems(ws, clusters=labels, random_state=0)
         payoffs = RBPPayoffs(demo.fit.model)
         policy = EdgeRec3DPolicy(payoffs)
         rng = np.random.default_rng(0)
@@ -187,8 +224,13 @@ def run() -> dict[str, Any]:
                 times.append((time.perf_counter() - t0) * 1000.0)
             per_display.append(statistics.median(times))
 
-        seeds = {str(seed): _seed_shares(seed, Path(tmp)) for seed in OTHER_SEEDS}
         problems0, _ = drop_unknown_candidates(problems, RBPPayoffs(ev.suite.rbp.model))
+        extra = [
+            _closed_loop(ev.suite, ws, problems0, eligible0, demo.chain.truth, 0, replicate=r)
+            for r in range(1, REPLICATES)
+        ]
+        replicates0 = _replicates([loop, *extra])
+        seeds = {str(seed): _seed_shares(seed, Path(tmp)) for seed in OTHER_SEEDS}
         oracle0 = _oracle_total(ev.truth_baselines.frame)
 
     return {
@@ -201,10 +243,11 @@ def run() -> dict[str, Any]:
         "oracle_share_ablations": share_ablation,
         "closed_loop_share": closed,
         "closed_loop_share_ablations": closed_ablation,
+        "closed_loop_replicates": replicates0,
         "closed_loop_feedback": {
             "days": SalesFeedback().days,
             "visit_gap_days": SalesFeedback().visit_gap_days,
-            "dispersion": SalesFeedback().dispersion,
+            "nb_shape": SalesFeedback().nb_shape,
         },
         "pool_oracle": round(_pool_ceiling(problems0, demo.chain.truth) / oracle0, 4),
         "oracle_share_seeds": seeds,

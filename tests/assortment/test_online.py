@@ -142,9 +142,14 @@ def test_shape_correction_learns_a_facings_curve_shared_by_stores() -> None:
             for q in (1, 2, 3)
         ]
     )
-    # S1's curve: the truth at 1..3 facings
-    t1 = online.table("S1", ["A"], 3).mean[0]
+    # S1's curve: the truth at 1..3 facings, its sd bent with it (the base's sd is half its
+    # mean, so the sd stays a constant share of the corrected mean)
+    table1 = online.table("S1", ["A"], 3)
+    t1 = table1.mean[0]
     np.testing.assert_allclose(t1[1:4], [1.0, 1.2, 1.2], rtol=0.02)
+    rel = table1.sd[0, 1:] / t1[1:]
+    np.testing.assert_allclose(rel, rel[0])
+    assert rel[0] < 0.5
     # beyond 3 facings the model's curve times phi(3), made concave and non-decreasing
     t1 = online.table("S1", ["A"], 8).mean[0]
     assert np.all(np.diff(t1) >= -1e-12)
@@ -168,6 +173,7 @@ def test_shape_correction_learns_a_facings_curve_shared_by_stores() -> None:
         ({"dispersion": True}, "dispersion"),
         ({"min_prior_strength": 0.0}, "min_prior_strength must be a number > 0; got 0.0"),
         ({"max_prior_strength": 0.1}, "max_prior_strength must be a number >= min_prior"),
+        ({"shape_prior_strength": 0.0}, "shape_prior_strength must be None or a number > 0"),
     ],
 )
 def test_bad_parameters_are_named(kwargs: dict[str, object], match: str) -> None:

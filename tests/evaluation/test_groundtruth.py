@@ -249,7 +249,7 @@ class SkewedModel:
 def test_sales_feedback_draws_the_true_mean() -> None:
     truth = TinyTruth()
     table = truth_table(truth, "S1", max_facings=3)
-    fb = SalesFeedback(days=14, visit_gap_days=2, dispersion=3.0)
+    fb = SalesFeedback(days=14, visit_gap_days=2, nb_shape=3.0)
     rng = np.random.default_rng(0)
     draws = [fb.simulate(table, {"C": 2, "D": 1}, rng) for _ in range(2000)]
     assert [(o.product_id, o.facings, o.days) for o in draws[0]] == [("C", 2, 14.0), ("D", 1, 14.0)]
@@ -258,10 +258,10 @@ def test_sales_feedback_draws_the_true_mean() -> None:
     # 10 + 10^2 / 3, seven visits: sd of the 2000-draw mean about 0.38.
     assert c_units.mean() == pytest.approx(70.0, abs=4 * np.sqrt(7 * (10 + 100 / 3) / 2000))
     assert fb.simulate(table, {"C": 0}, rng) == []
-    with pytest.raises(InvalidParameterError, match="visit_gap_days must be <= days"):
+    with pytest.raises(InvalidParameterError, match=r"visit_gap_days must divide days \(2\)"):
         SalesFeedback(days=2, visit_gap_days=3)
-    with pytest.raises(InvalidParameterError, match="dispersion must be a number > 0; got 0"):
-        SalesFeedback(dispersion=0)
+    with pytest.raises(InvalidParameterError, match="nb_shape must be a number > 0; got 0"):
+        SalesFeedback(nb_shape=0)
 
 
 def test_feedback_lets_a_learning_policy_correct_a_wrong_model() -> None:
@@ -277,19 +277,22 @@ def test_feedback_lets_a_learning_policy_correct_a_wrong_model() -> None:
         truth,
         eligible=TINY_ELIGIBLE,
         rounds=4,
-        feedback=SalesFeedback(),
+        feedback=SalesFeedback(days=56),
         random_state=0,
     )
+    # (rounds of eight weeks)
     # Today's states hold A at both stores and D at S1, so round 0's sales reveal both
     # mistakes where the oracle needs them corrected (it stocks A at S1 and D at S2).
     assert res.share()["DP as fitted"] < 0.85
-    assert res.share()["DP learning"] == pytest.approx(1.0)
+    # S2's best (D@1 + B@2 = 5.5) and runner-up (D@2 + B@1 = 5.3) are near tied: sales noise
+    # picks either (over seeds 0..19 the share was 1.0 fifteen times and 0.986 five times)
+    assert res.share()["DP learning"] >= 0.98
     assert res.share()["DP learning"] > res.share()["DP as fitted"]
     # Without feedback the learning model learns nothing.
-    closed = evaluate_on_truth(
+    open_loop = evaluate_on_truth(
         [learning], problems, truth, eligible=TINY_ELIGIBLE, rounds=4, random_state=0
     )
-    assert closed.share()["DP learning"] == pytest.approx(res.share()["DP as fitted"])
+    assert open_loop.share()["DP learning"] == pytest.approx(res.share()["DP as fitted"])
     # Each evaluation starts from the fitted model: the same seed gives the same result.
     again = evaluate_on_truth(
         [fixed, learning],
@@ -297,7 +300,7 @@ def test_feedback_lets_a_learning_policy_correct_a_wrong_model() -> None:
         truth,
         eligible=TINY_ELIGIBLE,
         rounds=4,
-        feedback=SalesFeedback(),
+        feedback=SalesFeedback(days=56),
         random_state=0,
     )
     pd.testing.assert_frame_equal(again.frame, res.frame)
@@ -501,3 +504,41 @@ def test_oracle_share_figure_plots_each_policy() -> None:
     assert set(lines) == {"keep", "oracle-copy", "oracle"}
     np.testing.assert_allclose(lines["keep"].get_ydata(), [res.share(r)["keep"] for r in range(3)])
     np.testing.assert_allclose(lines["oracle-copy"].get_ydata(), [res.share(0)["keep"], 1.0, 1.0])
+
+
+def test_closed_loop_results_do_not_depend_on_policy_order(chain: SyntheticChain) -> None:
+    catalog = {p.product_id: p for p in chain.products}
+    graph = CooccurrenceGraph.from_visits(chain.visit_log, catalog)
+    problems = display_problems(
+        chain.displays[:12], chain.products, chain.visit_log, graph, random_state=0
+    )
+    displays = {d.display_id: d for d in chain.displays}
+    eligible = {p.display_id: eligible_products(displays[p.display_id], catalog) for p in problems}
+    allowed = sorted(catalog)[::2]
+
+    def run(policies: list[object]) -> pd.DataFrame:
+        refresh = candidate_refresher(
+            chain.displays, chain.products, graph, allowed=allowed, random_state=3
+        )
+        res = evaluate_on_truth(
+            policies,  # type: ignore[arg-type]
+            problems,
+            chain.truth,
+            eligible=eligible,
+            rounds=3,
+            next_problem=refresh,
+            feedback=SalesFeedback(),
+            random_state=0,
+        )
+        return res.frame.sort_values(["policy", "display_id", "round"]).reset_index(drop=True)
+
+    best = PoolBestPolicy(chain.truth)
+    # the pool-best policy's result depends on the candidates it is offered: they must not
+    # depend on which policy ran first
+    pd.testing.assert_frame_equal(run([KeepPolicy(), best]), run([best, KeepPolicy()]))
+    # candidates redrawn by the refresher stay within `allowed` (today's state may not)
+    refresh = candidate_refresher(chain.displays, chain.products, graph, allowed=allowed)
+    for prob in problems:
+        nxt = refresh(prob, prob.state)
+        assert set(nxt.candidates) <= set(allowed)
+        assert nxt.state == prob.state

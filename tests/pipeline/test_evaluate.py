@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shelfwise.assortment.payoffs import OnlinePayoffs
 from shelfwise.assortment.problem import PayoffTable
 from shelfwise.data.synthetic import ChainConfig, generate_chain
 from shelfwise.evaluation import SalesFeedback
@@ -16,7 +17,10 @@ from shelfwise.exceptions import InvalidParameterError
 from shelfwise.pipeline.evaluate import (
     ABLATIONS,
     OneCluster,
+    PayoffSuite,
     ablation_name,
+    ablation_policies,
+    baseline_policies,
     evaluate_policies,
     payoff_log,
     time_split,
@@ -104,3 +108,37 @@ def test_closed_loop_needs_the_truth(tmp_path: Path) -> None:
     repo = Repository.from_url(sqlite_url(tmp_path / "empty.db"))
     with pytest.raises(InvalidParameterError, match="closed_loop needs the chain's truth"):
         evaluate_policies(repo, closed_loop=SalesFeedback())
+    with pytest.raises(InvalidParameterError, match="closed_loop must be a SalesFeedback"):
+        evaluate_policies(repo, closed_loop=True)  # type: ignore[arg-type]
+
+
+class _EnsembleRecorder(_Recorder):
+    def epistemic_sd(
+        self,
+        store_id: str,
+        product_ids: Sequence[str],
+        max_facings: int,
+        cluster: str | None = None,
+    ) -> np.ndarray:
+        return np.zeros((len(product_ids), max_facings + 1))
+
+
+def test_online_policies_learn_each_on_their_own_model() -> None:
+    # stand-ins for the fitted models: only the wiring is under test
+    suite = PayoffSuite(
+        _Recorder(),  # type: ignore[arg-type]
+        OneCluster(_Recorder(), "all", name="rbp_global"),
+        _Recorder(),  # type: ignore[arg-type]
+        _Recorder(),  # type: ignore[arg-type]
+        _EnsembleRecorder(),  # type: ignore[arg-type]
+    )
+    for make in (baseline_policies, ablation_policies):
+        learners = [
+            m
+            for p in make(suite, online=True)
+            for m in (getattr(p, "payoffs", None), getattr(p, "ensemble", None))
+            if isinstance(m, OnlinePayoffs)
+        ]
+        assert len(learners) == 8  # every policy but random; all eight ablations
+        assert len({id(m) for m in learners}) == len(learners)
+        assert not any(isinstance(getattr(p, "payoffs", None), OnlinePayoffs) for p in make(suite))

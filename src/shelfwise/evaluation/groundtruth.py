@@ -23,6 +23,7 @@ product that could never stand on the display.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -299,14 +300,18 @@ def candidate_refresher(
     next visit: the recommendation as the state, candidates drawn afresh from ``graph`` with the
     new state's products as seeds (and pruned to products that fit), the same budget and
     cluster. With ``allowed``, candidates outside it are dropped too (e.g. products the payoff
-    model was not fitted on). Its randomness is one generator seeded by ``random_state``, so
-    results depend on the order of calls (as in a real deployment).
+    model was not fitted on).
+
+    The candidate draw depends only on ``random_state``, the display and the state it is in
+    (a generator is seeded from the three), so every policy that reaches the same state on the
+    same display gets the same candidates, whatever other policies ran before: policies are
+    compared on the same random numbers.
     """
     catalog = _catalog(products)
     by_id = {d.display_id: d for d in displays}
     fits = {d: set(eligible_products(display, catalog)) for d, display in by_id.items()}
     keep = None if allowed is None else {str(p) for p in allowed}
-    rng = np.random.default_rng(random_state)
+    base = int(np.random.default_rng(random_state).integers(2**63))
 
     def next_problem(problem: DisplayProblem, facings: Mapping[str, int]) -> DisplayProblem:
         display = by_id.get(problem.display_id)
@@ -315,6 +320,8 @@ def candidate_refresher(
                 f"display_id {problem.display_id!r} is not among the refresher's displays"
             )
         fit = fits[display.display_id]
+        state = sorted((str(p), int(q)) for p, q in facings.items() if q > 0)
+        rng = np.random.default_rng([base, _crc(display.display_id), _crc(repr(state))])
         return _problem(
             display,
             facings,
@@ -328,6 +335,11 @@ def candidate_refresher(
         )
 
     return next_problem
+
+
+def _crc(text: str) -> int:
+    """A stable 32-bit hash of ``text`` (Python's ``hash`` of a string changes per process)."""
+    return zlib.crc32(text.encode("utf-8"))
 
 
 def keep_pool(problem: DisplayProblem, facings: Mapping[str, int]) -> DisplayProblem:
@@ -354,7 +366,7 @@ class SalesFeedback:
 
     A round lasts ``days`` days; its display is visited every ``visit_gap_days`` days, and each
     visit observes the units sold since the last one, drawn as a negative binomial with mean
-    the true expected daily sales times the gap and shape ``dispersion`` (the synthetic chain's
+    the true expected daily sales times the gap and shape ``nb_shape`` (the synthetic chain's
     demand model; scan errors, stock-outs and bulk-purchase outliers are left out).
 
     Attributes
@@ -362,27 +374,27 @@ class SalesFeedback:
     days : int
         Length of a round (a planogram's time on the shelf) in days.
     visit_gap_days : int
-        Days between visits within a round.
-    dispersion : float
-        Negative binomial shape (smaller is more dispersed).
+        Days between visits within a round; must divide ``days``.
+    nb_shape : float
+        Negative binomial shape (smaller is more dispersed; the chain's ``demand_dispersion``).
     """
 
     days: int = 14
     visit_gap_days: int = 2
-    dispersion: float = 3.0
+    nb_shape: float = 3.0
 
     def __post_init__(self) -> None:
         for attr in ("days", "visit_gap_days"):
             value = getattr(self, attr)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(f"{attr} must be an integer >= 1; got {value!r}")
-        if self.visit_gap_days > self.days:
+        if self.days % self.visit_gap_days:
             raise InvalidParameterError(
-                f"visit_gap_days must be <= days ({self.days}); got {self.visit_gap_days}"
+                f"visit_gap_days must divide days ({self.days}); got {self.visit_gap_days}"
             )
-        d = self.dispersion
+        d = self.nb_shape
         if isinstance(d, bool) or not isinstance(d, int | float) or not d > 0:
-            raise InvalidParameterError(f"dispersion must be a number > 0; got {d!r}")
+            raise InvalidParameterError(f"nb_shape must be a number > 0; got {d!r}")
 
     def simulate(
         self, table: PayoffTable, state: Mapping[str, int], rng: np.random.Generator
@@ -397,6 +409,12 @@ class SalesFeedback:
             The display's state during the round.
         rng : numpy.random.Generator
             Source of the sales noise.
+
+        Returns
+        -------
+        list of SalesObservation
+            One per product with facings > 0, sorted by product id: its facings, the units
+            sold over the round and the round's length in days.
         """
         visits = self.days // self.visit_gap_days
         out = []
@@ -407,7 +425,7 @@ class SalesFeedback:
             mu *= self.visit_gap_days
             units = 0.0
             if mu > 0:
-                r = float(self.dispersion)
+                r = float(self.nb_shape)
                 units = float(rng.negative_binomial(r, r / (r + mu), size=visits).sum())
             out.append(
                 SalesObservation(
@@ -583,7 +601,10 @@ def evaluate_on_truth(
         fitted. Such models are reset before each policy runs, with or without feedback, so
         each policy learns only from its own recommendations.
     random_state : int, Generator or None
-        Seed; each policy gets its own child generator, used display by display.
+        Seed. Each policy gets its own child generator for its own choices, used display by
+        display within each round; the simulated sales of round ``r`` at a display use a
+        generator seeded from ``random_state``, ``r`` and the display, the same for every
+        policy (policies that reach the same state see the same sales).
 
     Returns
     -------
@@ -628,13 +649,13 @@ def evaluate_on_truth(
         oracle_states[prob.display_id] = facings
         oracle_values[prob.display_id] = value
     rng = np.random.default_rng(random_state)
+    sales_seed = int(rng.integers(2**63))
     rows: list[tuple[str, str, str, int, float, float]] = []
     states: dict[tuple[str, str, int], Mapping[str, int]] = {}
     for policy, child in zip(policies, rng.spawn(len(policies)), strict=True):
         learners = _learners(policy)
         for model in learners:
             model.reset()
-        sales_rng = child.spawn(1)[0]
         current = {prob.display_id: prob for prob in problems}
         for r in range(rounds + 1):
             observed: list[SalesObservation] = []
@@ -654,7 +675,9 @@ def evaluate_on_truth(
                     )
                 )
                 if r < rounds and feedback is not None:
-                    observed += feedback.simulate(table, state, sales_rng)
+                    # the same noise for every policy at this display and round
+                    noise = np.random.default_rng([sales_seed, r, _crc(prob.display_id)])
+                    observed += feedback.simulate(table, state, noise)
             if r == rounds:
                 break
             if observed:

@@ -454,6 +454,10 @@ def evaluate_policies(
         raise InvalidParameterError(f"keep must be in (0, 1]; got {keep!r}")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise InvalidParameterError(f"rounds must be an integer >= 1; got {rounds!r}")
+    if closed_loop is not None and not isinstance(closed_loop, SalesFeedback):
+        raise InvalidParameterError(
+            f"closed_loop must be a SalesFeedback or None; got {closed_loop!r}"
+        )
     if closed_loop is not None and truth is None:
         raise InvalidParameterError(
             "closed_loop needs the chain's truth to draw sales from (pass truth; on the CLI, "

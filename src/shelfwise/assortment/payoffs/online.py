@@ -4,8 +4,8 @@ EdgeRec3D is a bandit: each visit rescans the display, the sales since the last 
 payoff observations, and the payoff model is updated before the next recommendation (the paper
 retrains its models as logs arrive; its epsilon exploration and uncertainty penalty only pay off
 because of this feedback). Refitting RBP by MCMC after every round costs minutes, so
-:class:`OnlinePayoffs` updates any fitted model exactly but cheaply, one (store, product) pair at
-a time, with a conjugate Gamma-Poisson correction of the model's level:
+:class:`OnlinePayoffs` updates any fitted model cheaply with conjugate Gamma-Poisson
+corrections: of each (store, product) level, and of each product's facings curve:
 
 * Prior. The fitted model predicts the mean payoff ``m(q)`` (units per day) of the product at
   the store at ``q`` facings, with an uncertainty ``u(q)`` (the epistemic sd where the model
@@ -16,26 +16,30 @@ a time, with a conjugate Gamma-Poisson correction of the model's level:
   does not give an improper prior, and capped at ``max_prior_strength``, which bounds how much
   a model misspecified in its facings curve can outweigh what the shelf then shows).
 * Likelihood. Units sold over ``d`` days at ``q`` facings are Poisson with mean
-  ``theta * m(q) * d``, over-dispersed by ``dispersion`` (each unit counts ``1 / dispersion``,
-  the usual quasi-Poisson tempering).
-* Posterior. ``theta ~ Gamma(a0 + Y / phi, a0 + E / phi)`` with ``Y`` the units and ``E`` the
-  units the model expected (``sum m(q_t) d_t``). The corrected table has mean
+  ``theta * m(q) * d``, over-dispersed by ``D = dispersion`` (each unit counts ``1 / D``, the
+  usual quasi-Poisson tempering).
+* Posterior. ``theta ~ Gamma(a0 + Y / D, a0 + E / D)`` with ``Y`` the units and ``E`` the
+  units the model expected (``sum m(q_t) d_t``); exact when the curve is not corrected
+  (``shape_prior_strength=None``). The corrected table has mean
   ``E[theta] m(q)`` and uncertainty ``u(q) * sd[theta] * sqrt(a0)`` (``u(q)`` when nothing was
   observed), so PEPF's penalty shrinks as a product's sales are seen.
 * Facings curve (``shape_prior_strength`` not ``None``, the default). A single facings feature
   (RBP's ``log2(1 + q)``) misjudges how fast a product saturates, so each product also gets a
   multiplier ``phi_p(q) ~ Gamma(a_s, a_s)`` per facing count, shared by all stores (a
   product's curve shape is a property of the product; its level is the store's). Units at
-  ``(store, product, q)`` are then Poisson with mean ``theta_sp * phi_p(q) * m(q) * d``; the
-  levels and curve multipliers are the posterior means of alternating conjugate updates
-  (each is Gamma given the others). Between observed facing counts ``phi`` is interpolated
+  ``(store, product, q)`` are then Poisson with mean ``theta_sp * phi_p(q) * m(q) * d``. The
+  joint posterior is no longer conjugate; each factor is Gamma given the others, so levels and
+  curve multipliers are found by coordinate ascent (mean-field: each updated at the others'
+  posterior means until nothing moves by more than 1e-6, at most 100 sweeps), an
+  approximation of their posterior means. Between observed facing counts ``phi`` is interpolated
   linearly, beyond them held constant, and the corrected curve is made non-decreasing and
   concave (its least concave majorant), as sales against facings are.
 
 A product the model predicts to sell nothing (mean 0, e.g. one it was not fitted on) stays at 0:
 a multiplier cannot lift it. The model's hyperparameters (cluster levels, scales) are held
-fixed: this is the posterior of the multipliers given the model's prediction as prior, not a
-refit of the whole hierarchy. The uncertainty is shrunk by the level's posterior only.
+fixed: the multipliers are updated given the model's prediction as prior, not a refit of the
+whole hierarchy. The uncertainty follows the corrected curve (it is scaled as the
+mean was bent) and is shrunk by the level's posterior only.
 """
 
 from __future__ import annotations
@@ -100,7 +104,6 @@ class _Evidence:
 
     prior: float
     units: float = 0.0
-    expected: float = 0.0
     cells: dict[int, list[float]] = field(default_factory=dict)
     """facings -> [units, expected units under the model]"""
 
@@ -167,12 +170,16 @@ class OnlinePayoffs:
         self._evidence: dict[tuple[str, str], _Evidence] = {}
         self._level: dict[tuple[str, str], tuple[float, float]] = {}
         self._shape: dict[str, dict[int, float]] = {}
+        self._table_q = 1
+        """Largest ``max_facings`` asked of :meth:`table`: observations read the base model's
+        table at that width, so they share its cached predictions."""
 
     def __repr__(self) -> str:
         return (
             f"OnlinePayoffs(base={self.base!r}, dispersion={self.dispersion!r}, "
             f"min_prior_strength={self.min_prior_strength!r}, "
-            f"max_prior_strength={self.max_prior_strength!r}, name={self.name!r})"
+            f"max_prior_strength={self.max_prior_strength!r}, "
+            f"shape_prior_strength={self.shape_prior_strength!r}, name={self.name!r})"
         )
 
     def _check_params(self) -> None:
@@ -189,6 +196,11 @@ class OnlinePayoffs:
         if not number(hi) or not hi >= low:
             raise InvalidParameterError(
                 f"max_prior_strength must be a number >= min_prior_strength ({low!r}); got {hi!r}"
+            )
+        shape = self.shape_prior_strength
+        if shape is not None and (not number(shape) or not shape > 0):
+            raise InvalidParameterError(
+                f"shape_prior_strength must be None or a number > 0; got {shape!r}"
             )
 
     @property
@@ -229,6 +241,12 @@ class OnlinePayoffs:
         -------
         OnlinePayoffs
             ``self``.
+
+        Raises
+        ------
+        InvalidParameterError
+            An observation that is not a :class:`SalesObservation`, or a product the base
+            model's table does not know.
         """
         obs = list(observations)
         for o in obs:
@@ -241,7 +259,7 @@ class OnlinePayoffs:
             by_store.setdefault(o.store_id, []).append(o)
         for store, rows in by_store.items():
             products = tuple(dict.fromkeys(o.product_id for o in rows))
-            q_max = max(1, max(o.facings for o in rows))
+            q_max = max(self._table_q, max(o.facings for o in rows))
             cluster = None if clusters is None else clusters.get(store)
             table, unc = self._uncertainty(store, products, q_max, cluster)
             for o in rows:
@@ -254,34 +272,45 @@ class OnlinePayoffs:
                     a0 = float(np.clip(a0, self.min_prior_strength, self.max_prior_strength))
                     ev = self._evidence[(store, o.product_id)] = _Evidence(prior=a0)
                 ev.units += float(o.units)
-                ev.expected += m * float(o.days)
                 cell = ev.cells.setdefault(int(o.facings), [0.0, 0.0])
                 cell[0] += float(o.units)
                 cell[1] += m * float(o.days)
         self._solve()
         return self
 
-    def _solve(self, iterations: int = 25) -> None:
-        """Posterior means of the levels (and, with a shape prior, of the product shapes)."""
-        phi = self.dispersion
-        self._shape = {}
-        shape: dict[tuple[str, int], float] = {}
+    def _levels(self, shape: dict[tuple[str, int], float]) -> None:
+        """Gamma posterior ``(a, b)`` of every level given the curve multipliers ``shape``."""
+        big_d = self.dispersion
+        self._level = {}
+        for key, ev in self._evidence.items():
+            expected = sum(e * shape.get((key[1], q), 1.0) for q, (_, e) in ev.cells.items())
+            self._level[key] = (ev.prior + ev.units / big_d, ev.prior + expected / big_d)
+
+    def _solve(self, max_sweeps: int = 100, tol: float = 1e-6) -> None:
+        """Levels and (with a shape prior) curve multipliers by coordinate ascent."""
+        big_d = self.dispersion
         a_s = self.shape_prior_strength
-        for _ in range(iterations if a_s is not None else 1):
-            self._level = {}
-            for key, ev in self._evidence.items():
-                expected = sum(e * shape.get((key[1], q), 1.0) for q, (_, e) in ev.cells.items())
-                self._level[key] = (ev.prior + ev.units / phi, ev.prior + expected / phi)
-            if a_s is None:
-                break
-            units: dict[tuple[str, int], float] = {}
-            exposure: dict[tuple[str, int], float] = {}
-            for key, ev in self._evidence.items():
-                a, b = self._level[key]
-                for q, (y, e) in ev.cells.items():
-                    units[(key[1], q)] = units.get((key[1], q), 0.0) + y
-                    exposure[(key[1], q)] = exposure.get((key[1], q), 0.0) + e * a / b
-            shape = {k: (a_s + units[k] / phi) / (a_s + exposure[k] / phi) for k in units}
+        shape: dict[tuple[str, int], float] = {}
+        self._levels(shape)
+        if a_s is not None:
+            for _ in range(max_sweeps):
+                units: dict[tuple[str, int], float] = {}
+                exposure: dict[tuple[str, int], float] = {}
+                for key, ev in self._evidence.items():
+                    a, b = self._level[key]
+                    for q, (y, e) in ev.cells.items():
+                        if e <= 0:  # no prediction to bend: says nothing about the curve
+                            continue
+                        k = (key[1], q)
+                        units[k] = units.get(k, 0.0) + y
+                        exposure[k] = exposure.get(k, 0.0) + e * a / b
+                new = {k: (a_s + units[k] / big_d) / (a_s + exposure[k] / big_d) for k in units}
+                moved = max((abs(new[k] - shape.get(k, 1.0)) for k in new), default=0.0)
+                shape = new
+                self._levels(shape)
+                if moved < tol:
+                    break
+        self._shape = {}
         for (p, q), v in shape.items():
             self._shape.setdefault(p, {})[q] = v
 
@@ -311,8 +340,13 @@ class OnlinePayoffs:
                 qs = np.array(sorted(sh), dtype=float)
                 factor = np.interp(cols, qs, [sh[int(q)] for q in qs])
                 mean[i] = _concave_envelope(np.maximum.accumulate(mean[i] * factor))
-        new_extra = None if extra is None else extra * spread[:, None]
-        return mean * level[:, None], np.asarray(table.sd, float) * spread[:, None], new_extra
+        # The uncertainty is relative to the curve: scale it as the mean was bent, then shrink
+        # it by the level's posterior.
+        base = np.asarray(table.mean, dtype=float)
+        bent = np.divide(mean, base, out=np.ones_like(mean), where=base > 0)
+        scale = bent * spread[:, None]
+        new_extra = None if extra is None else extra * scale
+        return mean * level[:, None], np.asarray(table.sd, float) * scale, new_extra
 
     def table(
         self,
@@ -326,6 +360,7 @@ class OnlinePayoffs:
 
         Arguments as for the base model's ``table``.
         """
+        self._table_q = max(self._table_q, int(max_facings))
         base = self.base.table(store_id, product_ids, max_facings, cluster=cluster)
         if not self._evidence:
             return base
@@ -339,7 +374,10 @@ class OnlinePayoffs:
         max_facings: int,
         cluster: str | None = None,
     ) -> NDArray[np.float64]:
-        """The base model's epistemic sd, shrunk where pairs were observed.
+        """The base model's epistemic sd, bent and shrunk as :meth:`table`'s sd is.
+
+        Present on every ``OnlinePayoffs`` (so it meets MOPO's ensemble protocol), it works
+        only when the base model reports an epistemic sd.
 
         Raises
         ------
