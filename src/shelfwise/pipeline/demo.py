@@ -50,7 +50,8 @@ class DemoOptions:
     """Sizes of the demo's expensive steps, chosen to keep the demo to minutes on 2 cores.
 
     The replay runs 10 times (``shelfwise evaluate`` runs the paper's 30); the evaluation's
-    training-window fits use 300 draws.
+    training-window fits use 300 draws. ``closed_loop`` also scores the policies with sales
+    feedback between rounds (:class:`~shelfwise.evaluation.SalesFeedback`, its defaults).
     """
 
     draws: int = 500
