@@ -39,14 +39,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shelfwise.assortment.candidates import CooccurrenceGraph
 from shelfwise.assortment.payoffs import RBPPayoffs
 from shelfwise.assortment.policies import EdgeRec3DPolicy
 from shelfwise.data.synthetic import EDGEREC3D_FOLDER, ChainConfig, generate_chain
 from shelfwise.evaluation.groundtruth import (
     GroundTruthResult,
     SalesFeedback,
-    candidate_refresher,
     evaluate_on_truth,
     oracle,
     truth_table,
@@ -56,6 +54,7 @@ from shelfwise.pipeline.demo import DemoOptions, run_demo
 from shelfwise.pipeline.evaluate import (
     ablation_policies,
     baseline_policies,
+    closed_loop_on_truth,
     fit_suite,
     payoff_log,
     payoff_observations,
@@ -96,24 +95,16 @@ def _closed_loop(
     ablations: bool = False,
     replicate: int = 0,
 ) -> GroundTruthResult:
-    """The demo's closed-loop evaluation (baselines or ablations) with its own random streams
-    for replicate ``replicate`` (candidate draws and sales noise)."""
-    refresh = candidate_refresher(
-        list(ws.displays.values()),
-        ws.products,
-        CooccurrenceGraph.from_visits(ws.visits, ws.products),
-        allowed=suite.rbp.model.product_ids_,
-        random_state=seed if replicate == 0 else np.random.default_rng([seed, replicate]),
-    )
-    make = ablation_policies if ablations else baseline_policies
-    return evaluate_on_truth(
-        make(suite, online=True),
+    """The demo's closed-loop evaluation (baselines or ablations); replicate 0 is the demo's
+    own run, others draw their own candidates and sales noise."""
+    return closed_loop_on_truth(
+        suite,
+        ws,
         problems,
+        eligible,
         truth,
-        eligible=eligible,
         rounds=DemoOptions().rounds,
-        next_problem=refresh,
-        feedback=SalesFeedback(),
+        ablations=ablations,
         random_state=seed if replicate == 0 else np.random.default_rng([seed, replicate]),
     )
 

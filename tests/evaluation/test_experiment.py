@@ -13,12 +13,8 @@ from shelfwise.evaluation.experiment import (
     analyse_experiment,
     simulate_field_experiment,
 )
-from shelfwise.evaluation.groundtruth import (
-    display_problems,
-    eligible_products,
-    oracle_recommendations,
-    truth_table,
-)
+from shelfwise.evaluation.groundtruth import oracle_recommendations, truth_table
+from shelfwise.evaluation.problems import display_problems, eligible_products
 from shelfwise.exceptions import InvalidParameterError
 
 

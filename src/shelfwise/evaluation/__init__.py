@@ -21,12 +21,15 @@ from shelfwise.evaluation.groundtruth import (
     DemandTruth,
     GroundTruthResult,
     SalesFeedback,
-    candidate_refresher,
-    display_problems,
-    eligible_products,
     evaluate_on_truth,
     oracle,
     truth_table,
+)
+from shelfwise.evaluation.problems import (
+    candidate_refresher,
+    display_problems,
+    eligible_products,
+    keep_pool,
 )
 from shelfwise.evaluation.replay import (
     ReplayPolicy,
@@ -58,6 +61,7 @@ __all__ = [
     "evaluate_on_truth",
     "events_from_log",
     "jaccard",
+    "keep_pool",
     "oracle",
     "oracle_share_figure",
     "read_panel",

@@ -28,7 +28,7 @@ from shelfwise.assortment.problem import DisplayProblem
 from shelfwise.assortment.recommend import recommend_display
 from shelfwise.demand import RBPModel
 from shelfwise.domain import Display, DisplayRecommendation, Product, RecommendationRun
-from shelfwise.evaluation.groundtruth import display_problems, eligible_products
+from shelfwise.evaluation.problems import display_problems, eligible_products
 from shelfwise.exceptions import InvalidParameterError, NotFoundError
 from shelfwise.planogram.render import render_to_file
 from shelfwise.storage import Repository

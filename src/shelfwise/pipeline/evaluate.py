@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +68,9 @@ from shelfwise.evaluation.groundtruth import (
     DemandTruth,
     GroundTruthResult,
     SalesFeedback,
-    candidate_refresher,
-    eligible_products,
     evaluate_on_truth,
 )
+from shelfwise.evaluation.problems import candidate_refresher, eligible_products
 from shelfwise.exceptions import InvalidParameterError
 from shelfwise.perception.sales import ESTIMATED_FLAGS, sales_from_visits
 from shelfwise.storage import Repository
@@ -535,28 +534,20 @@ def evaluate_policies(
         if closed_loop is not None:
             t0 = time.perf_counter()
             progress("Scoring recommendations in a closed loop (sales feedback each round)")
-            refresh = candidate_refresher(
-                list(ws.displays.values()),
-                ws.products,
-                CooccurrenceGraph.from_visits(ws.visits, ws.products),
-                allowed=suite.rbp.model.product_ids_,
-                random_state=random_state,
-            )
             loop_base, loop_abl = (
-                evaluate_on_truth(
-                    policies,
+                closed_loop_on_truth(
+                    suite,
+                    ws,
                     problems,
+                    eligible,
                     truth,
-                    eligible=eligible,
-                    rounds=rounds,
-                    next_problem=refresh,
                     feedback=closed_loop,
+                    rounds=rounds,
+                    ablations=abl,
+                    lam=lam,
                     random_state=random_state,
                 )
-                for policies in (
-                    baseline_policies(suite, lam=lam, online=True),
-                    ablation_policies(suite, lam=lam, online=True),
-                )
+                for abl in (False, True)
             )
             seconds["truth_closed_loop"] = time.perf_counter() - t0
 
@@ -598,6 +589,71 @@ def evaluate_policies(
         suite=suite,
         seconds=seconds,
         notes=tuple(notes),
+    )
+
+
+def closed_loop_on_truth(
+    suite: PayoffSuite,
+    workspace: Workspace,
+    problems: Sequence[DisplayProblem],
+    eligible: Mapping[str, Iterable[str]],
+    truth: DemandTruth,
+    *,
+    feedback: SalesFeedback | None = None,
+    rounds: int = 10,
+    ablations: bool = False,
+    lam: float = 1.0,
+    random_state: int | np.random.Generator | None = 0,
+) -> GroundTruthResult:
+    """Score the baselines (or the ablations) on the truth with sales feedback between rounds.
+
+    Each policy gets payoff models that learn from its own sales
+    (:class:`~shelfwise.assortment.payoffs.OnlinePayoffs`), and each round's candidates are
+    drawn afresh from the workspace's co-occurrence graph among the products the clustered
+    RBP was fitted on (:func:`~shelfwise.evaluation.problems.candidate_refresher`).
+
+    Parameters
+    ----------
+    suite : PayoffSuite
+        The fitted payoff models (:func:`fit_suite`).
+    workspace : Workspace
+        Displays, products and visits (:func:`load_workspace`).
+    problems : sequence of DisplayProblem
+        One per display, state = today's facings (:func:`build_problems`).
+    eligible : mapping of display_id to product ids
+        Products that physically fit each display.
+    truth : DemandTruth
+        The chain's true demand; each round's sales are drawn from it.
+    feedback : SalesFeedback, optional
+        How sales are observed (:class:`~shelfwise.evaluation.SalesFeedback` defaults).
+    rounds : int
+        Successive recommendations per display.
+    ablations : bool
+        Score the Table 3 ablations instead of the baselines.
+    lam : float
+        PEPF's uncertainty penalty.
+    random_state : int, Generator or None
+        Seed of the candidate draws and of the sales noise; the same for every policy.
+    """
+    rng = np.random.default_rng(random_state)
+    refresh_seed, run_seed = (int(v) for v in rng.integers(2**63, size=2))
+    refresh = candidate_refresher(
+        list(workspace.displays.values()),
+        workspace.products,
+        CooccurrenceGraph.from_visits(workspace.visits, workspace.products),
+        allowed=suite.rbp.model.product_ids_,
+        random_state=refresh_seed,
+    )
+    make = ablation_policies if ablations else baseline_policies
+    return evaluate_on_truth(
+        make(suite, lam=lam, online=True),
+        problems,
+        truth,
+        eligible=eligible,
+        rounds=rounds,
+        next_problem=refresh,
+        feedback=SalesFeedback() if feedback is None else feedback,
+        random_state=run_seed,
     )
 
 

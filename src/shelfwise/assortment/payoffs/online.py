@@ -218,12 +218,17 @@ class OnlinePayoffs:
         self, store_id: str, product_ids: Sequence[str], max_facings: int, cluster: str | None
     ) -> tuple[PayoffTable, NDArray[np.float64]]:
         table = self.base.table(store_id, product_ids, max_facings, cluster=cluster)
+        sd = self._base_epistemic(store_id, product_ids, max_facings, cluster)
+        return table, np.asarray(table.sd, dtype=float) if sd is None else sd
+
+    def _base_epistemic(
+        self, store_id: str, product_ids: Sequence[str], max_facings: int, cluster: str | None
+    ) -> NDArray[np.float64] | None:
+        """The base model's epistemic sd, or ``None`` when it reports none."""
         epistemic = getattr(self.base, "epistemic_sd", None)
-        if callable(epistemic):
-            return table, np.asarray(
-                epistemic(store_id, product_ids, max_facings, cluster=cluster), dtype=float
-            )
-        return table, np.asarray(table.sd, dtype=float)
+        if not callable(epistemic):
+            return None
+        return np.asarray(epistemic(store_id, product_ids, max_facings, cluster=cluster), float)
 
     def observe(
         self, observations: Iterable[SalesObservation], *, clusters: dict[str, str] | None = None
@@ -384,12 +389,11 @@ class OnlinePayoffs:
         InvalidParameterError
             The base model reports no epistemic sd.
         """
-        epistemic = getattr(self.base, "epistemic_sd", None)
-        if not callable(epistemic):
+        sd = self._base_epistemic(store_id, product_ids, max_facings, cluster)
+        if sd is None:
             raise InvalidParameterError(
                 f"base model {self.name!r} reports no epistemic_sd; use table().sd"
             )
-        sd = np.asarray(epistemic(store_id, product_ids, max_facings, cluster=cluster), float)
         if not self._evidence:
             return sd
         base = self.base.table(store_id, product_ids, max_facings, cluster=cluster)
