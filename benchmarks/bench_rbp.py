@@ -27,6 +27,9 @@ from shelfwise.demand._diagnostics import ess_bulk, rhat
 
 N_PRODUCTS, N_STORES, N_CLUSTERS, N_OBS = 50, 40, 4, 20_000
 DRAWS, TUNE, CHAINS = 1000, 1000, 2
+BATCH_SIZES = (N_PRODUCTS, 16, 8)
+"""Products per lock-step NUTS run compared side by side (one batch of all products first)."""
+SWEEP_DRAWS = 300
 
 
 def _summary(
@@ -123,6 +126,27 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _batch_sweep(sim: Any) -> dict[str, dict[str, float]]:
+    """Wall time and smallest bulk ESS of the same fit at each batch size (2 threads)."""
+    out = {}
+    for size in BATCH_SIZES:
+        started = time.perf_counter()
+        model = RBPModel(
+            draws=SWEEP_DRAWS,
+            tune=SWEEP_DRAWS,
+            chains=CHAINS,
+            batch_size=size,
+            n_jobs=2,
+            random_state=0,
+        ).fit(sim.observations, sim.store_clusters)
+        out[str(size)] = {
+            "wall_s": round(time.perf_counter() - started, 2),
+            "ess_bulk_min": round(model.diagnostics_.ess_bulk_min, 1),
+            "divergences": model.diagnostics_.divergences,
+        }
+    return out
+
+
 def run() -> dict[str, Any]:
     """Measure and return the figures for ``results/rbp.json``."""
     sim = simulate_payoffs(
@@ -132,6 +156,7 @@ def run() -> dict[str, Any]:
         n_obs=N_OBS,
         random_state=0,
     )
+    sweep = _batch_sweep(sim)
     tr = sim.truth
     started = time.perf_counter()
     cpu0 = _cpu_seconds()
@@ -177,6 +202,14 @@ def run() -> dict[str, Any]:
             "source": "simulated from the RBP model (shelfwise.demand.simulate_payoffs, seed 0)",
         },
         "sampler": {"chains": CHAINS, "tune": TUNE, "draws": DRAWS},
+        "batch_size_sweep": {
+            "draws": SWEEP_DRAWS,
+            "tune": SWEEP_DRAWS,
+            "by_batch_size": sweep,
+            "speedup_16_vs_one_batch": round(
+                sweep[str(N_PRODUCTS)]["wall_s"] / sweep["16"]["wall_s"], 2
+            ),
+        },
         "ours": ours,
         "reference": reference,
         "reference_engine": "PyMC pm.sample (default NUTS), centred Eq. 5, positive payoffs only",

@@ -67,7 +67,7 @@ def fit_cmd(
     feature: Annotated[
         str, typer.Option(help="Facings feature x_q: log2 (default), linear or sqrt.")
     ] = "log2",
-    batch_size: Annotated[int, typer.Option(help="Products sampled together.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Products sampled together.")] = 16,
     lam: Annotated[float, typer.Option(help="PEPF penalty lambda for the ranking figure.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same fit.")] = 0,
 ) -> None:
