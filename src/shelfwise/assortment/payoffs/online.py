@@ -283,41 +283,59 @@ class OnlinePayoffs:
         self._solve()
         return self
 
-    def _levels(self, shape: dict[tuple[str, int], float]) -> None:
-        """Gamma posterior ``(a, b)`` of every level given the curve multipliers ``shape``."""
-        big_d = self.dispersion
-        self._level = {}
-        for key, ev in self._evidence.items():
-            expected = sum(e * shape.get((key[1], q), 1.0) for q, (_, e) in ev.cells.items())
-            self._level[key] = (ev.prior + ev.units / big_d, ev.prior + expected / big_d)
-
     def _solve(self, max_sweeps: int = 100, tol: float = 1e-6) -> None:
-        """Levels and (with a shape prior) curve multipliers by coordinate ascent."""
+        """Levels and (with a shape prior) curve multipliers by coordinate ascent.
+
+        Each level's Gamma posterior is ``(prior + units / D, prior + sum_q e_q s_pq / D)``
+        given the curve multipliers ``s_pq``; each multiplier's is
+        ``(a_s + units_pq / D, a_s + sum e_q E[theta] / D)`` over the stores' cells with a
+        prediction (``e_q > 0``) given the levels. The two updates alternate until no
+        multiplier moves by ``tol``. Arrays over all cells, so a sweep costs a few
+        ``bincount`` calls however many pairs were observed.
+        """
         big_d = self.dispersion
+        keys = list(self._evidence)
+        n = len(keys)
+        prior = np.array([self._evidence[k].prior for k in keys], dtype=float)
+        units = np.array([self._evidence[k].units for k in keys], dtype=float)
+        pq_index: dict[tuple[str, int], int] = {}
+        cell_key: list[int] = []
+        cell_pq: list[int] = []
+        cell_y: list[float] = []
+        cell_e: list[float] = []
+        for i, key in enumerate(keys):
+            for q, (y, e) in self._evidence[key].cells.items():
+                cell_key.append(i)
+                cell_pq.append(pq_index.setdefault((key[1], q), len(pq_index)))
+                cell_y.append(y)
+                cell_e.append(e)
+        ck, cp = np.array(cell_key, dtype=np.intp), np.array(cell_pq, dtype=np.intp)
+        cy, ce = np.array(cell_y, dtype=float), np.array(cell_e, dtype=float)
+        n_pq = len(pq_index)
+        shape = np.ones(n_pq)
+        a = prior + units / big_d
+        b = prior + np.bincount(ck, weights=ce * shape[cp], minlength=n) / big_d
+        has = np.zeros(n_pq, dtype=bool)
         a_s = self.shape_prior_strength
-        shape: dict[tuple[str, int], float] = {}
-        self._levels(shape)
         if a_s is not None:
+            # a cell the model predicts at 0 has no curve to bend: it says nothing about s_pq
+            used = ce > 0
+            uk, up, ue = ck[used], cp[used], ce[used]
+            y_pq = np.bincount(up, weights=cy[used], minlength=n_pq)
+            has = np.bincount(up, minlength=n_pq) > 0
             for _ in range(max_sweeps):
-                units: dict[tuple[str, int], float] = {}
-                exposure: dict[tuple[str, int], float] = {}
-                for key, ev in self._evidence.items():
-                    a, b = self._level[key]
-                    for q, (y, e) in ev.cells.items():
-                        if e <= 0:  # no prediction to bend: says nothing about the curve
-                            continue
-                        k = (key[1], q)
-                        units[k] = units.get(k, 0.0) + y
-                        exposure[k] = exposure.get(k, 0.0) + e * a / b
-                new = {k: (a_s + units[k] / big_d) / (a_s + exposure[k] / big_d) for k in units}
-                moved = max((abs(new[k] - shape.get(k, 1.0)) for k in new), default=0.0)
+                exposure = np.bincount(up, weights=ue * a[uk] / b[uk], minlength=n_pq)
+                new = np.where(has, (a_s + y_pq / big_d) / (a_s + exposure / big_d), 1.0)
+                moved = float(np.max(np.abs(new - shape), initial=0.0))
                 shape = new
-                self._levels(shape)
+                b = prior + np.bincount(ck, weights=ce * shape[cp], minlength=n) / big_d
                 if moved < tol:
                     break
+        self._level = {key: (float(a[i]), float(b[i])) for i, key in enumerate(keys)}
         self._shape = {}
-        for (p, q), v in shape.items():
-            self._shape.setdefault(p, {})[q] = v
+        for (p, q), j in pq_index.items():
+            if has[j]:
+                self._shape.setdefault(p, {})[q] = float(shape[j])
 
     def multiplier(self, store_id: str, product_id: str) -> tuple[float, float]:
         """Posterior mean and sd of the pair's multiplier ``theta`` (1 and ``nan`` unseen)."""
