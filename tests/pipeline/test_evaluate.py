@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,9 @@ from shelfwise.assortment.payoffs import OnlinePayoffs
 from shelfwise.assortment.problem import PayoffTable
 from shelfwise.data.synthetic import ChainConfig, generate_chain
 from shelfwise.evaluation import SalesFeedback
+from shelfwise.evaluation.groundtruth import DemandTruth, truth_table
 from shelfwise.exceptions import InvalidParameterError
+from shelfwise.pipeline.assortment import Workspace, build_problems
 from shelfwise.pipeline.evaluate import (
     ABLATIONS,
     OneCluster,
@@ -21,6 +25,7 @@ from shelfwise.pipeline.evaluate import (
     ablation_name,
     ablation_policies,
     baseline_policies,
+    closed_loop_on_truth,
     evaluate_policies,
     payoff_log,
     time_split,
@@ -142,3 +147,73 @@ def test_online_policies_learn_each_on_their_own_model() -> None:
         assert len(learners) == 8  # every policy but random; all eight ablations
         assert len({id(m) for m in learners}) == len(learners)
         assert not any(isinstance(getattr(p, "payoffs", None), OnlinePayoffs) for p in make(suite))
+
+
+class _TruthModel:
+    """A stand-in payoff model that knows the truth, for the products it was "fitted" on."""
+
+    name = "truth"
+
+    def __init__(self, truth: DemandTruth, known: Sequence[str]) -> None:
+        self.truth = truth
+        self.model = SimpleNamespace(product_ids_=tuple(known))
+
+    def table(
+        self,
+        store_id: str,
+        product_ids: Sequence[str],
+        max_facings: int,
+        *,
+        cluster: str | None = None,
+    ) -> PayoffTable:
+        full = truth_table(self.truth, store_id, max_facings=max_facings)
+        rows = [full.row(p) for p in product_ids]
+        mean = full.mean[rows]
+        return PayoffTable(store_id, tuple(product_ids), mean, 0.1 * mean + 0.01)
+
+    def epistemic_sd(
+        self,
+        store_id: str,
+        product_ids: Sequence[str],
+        max_facings: int,
+        cluster: str | None = None,
+    ) -> np.ndarray:
+        return self.table(store_id, product_ids, max_facings).sd
+
+
+def test_closed_loop_on_truth_draws_candidates_among_known_products() -> None:
+    chain = generate_chain(
+        ChainConfig(n_stores=3, n_products=20, weeks=3, displays_per_store=2), random_state=2
+    )
+    products = {p.product_id: p for p in chain.products}
+    ws = Workspace({d.display_id: d for d in chain.displays}, products, chain.visit_log, ())
+    known = sorted(products)[:14]
+    model = _TruthModel(chain.truth, known)
+    suite = PayoffSuite(
+        model,  # type: ignore[arg-type]
+        OneCluster(model, "all", name="rbp_global"),  # type: ignore[arg-type]
+        model,  # type: ignore[arg-type]
+        model,  # type: ignore[arg-type]
+        model,  # type: ignore[arg-type]
+    )
+    problems, eligible = build_problems(ws, random_state=0)
+    # as drop_unknown_candidates does for a fitted model: today's candidates are known too
+    problems = [
+        replace(prob, candidates=tuple(c for c in prob.candidates if c in known))
+        for prob in problems
+    ]
+    kw = {"rounds": 2, "feedback": SalesFeedback(days=4), "random_state": 5}
+    first = closed_loop_on_truth(suite, ws, problems, eligible, chain.truth, **kw)
+    again = closed_loop_on_truth(suite, ws, problems, eligible, chain.truth, **kw)
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    assert set(first.frame["policy"]) == {p.name for p in baseline_policies(suite)}
+    start = {prob.display_id: set(prob.state) for prob in problems}
+    assert any(set(prob.state) - set(known) for prob in problems)  # unknowns on display
+    for (policy, display, _), state in first.states.items():
+        # the refresher proposes known products only; unknown ones can only be kept
+        extra = set(state) - set(known) - start[display]
+        assert not extra, (policy, display, extra)
+    ablations = closed_loop_on_truth(
+        suite, ws, problems, eligible, chain.truth, ablations=True, **kw
+    )
+    assert set(ablations.frame["policy"]) == {p.name for p in ablation_policies(suite)}
