@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 import warnings
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +69,7 @@ from shelfwise.evaluation.groundtruth import (
     SalesFeedback,
     evaluate_on_truth,
 )
-from shelfwise.evaluation.problems import candidate_refresher, eligible_products
+from shelfwise.evaluation.problems import candidate_refresher, crc32_of, eligible_products
 from shelfwise.exceptions import InvalidParameterError
 from shelfwise.perception.sales import ESTIMATED_FLAGS, sales_from_visits
 from shelfwise.storage import Repository
@@ -348,7 +347,7 @@ class ReplayProblems:
             return found
         display = self.displays[ctx.display_id]
         state = {p: min(int(q), self.max_facings) for p, q in ctx.previous_state.items() if q > 0}
-        rng = np.random.default_rng([self.random_state, zlib.crc32(ctx.event_id.encode())])
+        rng = np.random.default_rng([self.random_state, crc32_of(ctx.event_id)])
         clearance = max((s.clearance_cm for s in display.shelves), default=None)
         fits = self.eligible.get(ctx.display_id, set())
         cands = [
