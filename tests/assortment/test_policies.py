@@ -22,7 +22,7 @@ from shelfwise.assortment.policies import (
     ReplayAdapter,
     solve_lp_relaxation,
 )
-from shelfwise.assortment.policies._common import _repair
+from shelfwise.assortment.policies._common import _random_vector, _random_vectors, _repair
 from shelfwise.assortment.problem import (
     AssortmentPolicy,
     DisplayProblem,
@@ -474,6 +474,49 @@ def test_genetic_repair_trims_the_lowest_value_per_facing_first() -> None:
     # over by 4 + clipping 5 -> 3: b (1 per facing) loses all 3, then a (2) loses 1
     got = _repair(np.array([3, 3, 5], dtype=np.int64), gains, 5)
     np.testing.assert_array_equal(got, [2, 0, 3])
+
+
+def _repair_one_trim_at_a_time(x: np.ndarray, gains: np.ndarray, budget: int) -> np.ndarray:
+    """The repair rule read literally: one trim of the lowest value per facing at a time."""
+    x = np.clip(x, 0, gains.shape[1] - 1).astype(np.int64)
+    while x.sum() > budget:
+        over = int(x.sum()) - budget
+        per = [gains[i, q] / q if q > 0 else np.inf for i, q in enumerate(x)]
+        worst = int(np.argmin(per))
+        x[worst] -= min(int(x[worst]), over)
+    return x
+
+
+def test_genetic_repair_of_a_population_equals_the_literal_rule() -> None:
+    rng = np.random.default_rng(7)
+    for case in range(300):
+        n, cap, budget = int(rng.integers(1, 12)), int(rng.integers(1, 8)), int(rng.integers(0, 30))
+        gains = np.cumsum(rng.gamma(1.0, 1.0, (n, cap + 1)), axis=1)
+        gains -= gains[:, :1]
+        if case % 3 == 0:
+            gains = np.round(gains)  # equal values per facing: ties go to the lowest column
+        pop = rng.integers(-1, cap + 3, (5, n))
+        want = np.stack([_repair_one_trim_at_a_time(row, gains, budget) for row in pop])
+        np.testing.assert_array_equal(_repair(pop, gains, budget), want)
+        np.testing.assert_array_equal(_repair(pop[0], gains, budget), want[0])
+
+
+def test_random_vectors_draw_as_random_vector_does() -> None:
+    rng = np.random.default_rng(3)
+    n, cap, budget, k = 4, 3, 5, 20000
+    one = np.stack([_random_vector(n, cap, budget, rng) for _ in range(k)])
+    many = _random_vectors(k, n, cap, budget, rng)
+    assert many.shape == (k, n)
+    assert (many.sum(axis=1) <= budget).all() and many.min() >= 0 and many.max() <= cap
+
+    # the same joint law of (first product's facings, total): cell frequencies agree
+    def law(x: np.ndarray) -> np.ndarray:
+        cells = np.zeros((cap + 1, budget + 1))
+        np.add.at(cells, (x[:, 0], x.sum(axis=1)), 1.0)
+        return cells / len(x)
+
+    np.testing.assert_allclose(law(many), law(one), atol=0.015)
+    assert _random_vectors(0, n, cap, budget, rng).shape == (0, n)
 
 
 def test_genetic_reaches_the_dp_optimum_and_is_deterministic() -> None:

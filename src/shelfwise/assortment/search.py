@@ -234,7 +234,9 @@ def _marginal(
     """Algorithm 2 over ``steps`` time steps with the marginal-PEPF fill (module docstring)."""
     # Python lists: the search reads single entries many times (much faster than numpy).
     scores: dict[str, Sequence[float]] = {
-        p: [float(v) for v in table[p]] for p in dict.fromkeys([*state, *candidates]) if p in table
+        p: np.asarray(table[p], dtype=np.float64).tolist()
+        for p in dict.fromkeys([*state, *candidates])
+        if p in table
     }
     # The display's products (with scores), facings clipped to their tables; more products
     # than facings: the ones earning most per facing stay. Then the budget by marginal PEPF.
@@ -323,6 +325,7 @@ def best_facings(
     ids = sorted(values)
     m = max_slots
     best = np.zeros(m + 1)
+    budgets = np.arange(m + 1)
     choice = np.zeros((len(ids), m + 1), dtype=np.int64)
     for i, pid in enumerate(ids):
         v = np.asarray(values[pid], dtype=float)
@@ -331,15 +334,13 @@ def best_facings(
                 f"values[{pid!r}] must be a 1-d array of finite numbers; got {values[pid]!r}"
             )
         base = v - v[0]
-        new = best.copy()
-        arg = np.zeros(m + 1, dtype=np.int64)
-        for q in range(1, min(len(v) - 1, m) + 1):
-            cand = np.full(m + 1, -np.inf)
-            cand[q:] = best[: m + 1 - q] + base[q]
-            better = cand > new
-            new[better] = cand[better]
-            arg[better] = q
-        best, choice[i] = new, arg
+        # cand[q, b]: best of the products before with b - q facings, plus q of this one;
+        # argmax takes the first maximum, so ties go to the fewest facings
+        qs = np.arange(min(len(v) - 1, m) + 1)[:, None]
+        src = budgets[None, :] - qs
+        cand = np.where(src >= 0, best[np.maximum(src, 0)] + base[qs], -np.inf)
+        arg = np.argmax(cand, axis=0)
+        best, choice[i] = cand[arg, budgets], arg
     out: dict[str, int] = {}
     budget = int(np.argmax(best))
     total = float(best[budget]) + float(sum(np.asarray(values[p], dtype=float)[0] for p in ids))

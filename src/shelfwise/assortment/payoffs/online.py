@@ -170,6 +170,8 @@ class OnlinePayoffs:
         self._evidence: dict[tuple[str, str], _Evidence] = {}
         self._level: dict[tuple[str, str], tuple[float, float]] = {}
         self._shape: dict[str, dict[int, float]] = {}
+        self._bent: dict[tuple[str, bytes], NDArray[np.float64]] = {}
+        """Bent curves by (product, base row's bytes), valid until the next solve."""
         self._table_q = 1
         """Largest ``max_facings`` asked of :meth:`table`: observations read the base model's
         table at that width, so they share its cached predictions."""
@@ -213,6 +215,7 @@ class OnlinePayoffs:
         self._evidence.clear()
         self._level.clear()
         self._shape.clear()
+        self._bent.clear()
 
     def _uncertainty(
         self, store_id: str, product_ids: Sequence[str], max_facings: int, cluster: str | None
@@ -333,6 +336,7 @@ class OnlinePayoffs:
                     break
         self._level = {key: (float(a[i]), float(b[i])) for i, key in enumerate(keys)}
         self._shape = {}
+        self._bent = {}
         for (p, q), j in pq_index.items():
             if has[j]:
                 self._shape.setdefault(p, {})[q] = float(shape[j])
@@ -360,9 +364,15 @@ class OnlinePayoffs:
                 level[i], spread[i] = a / b, np.sqrt(a) / b * np.sqrt(prior)
             sh = self._shape.get(p)
             if sh:
-                qs = np.array(sorted(sh), dtype=float)
-                factor = np.interp(cols, qs, [sh[int(q)] for q in qs])
-                mean[i] = _concave_envelope(np.maximum.accumulate(mean[i] * factor))
+                key = (p, mean[i].tobytes())
+                row = self._bent.get(key)
+                if row is None:
+                    qs = np.array(sorted(sh), dtype=float)
+                    factor = np.interp(cols, qs, [sh[int(q)] for q in qs])
+                    row = self._bent[key] = _concave_envelope(
+                        np.maximum.accumulate(mean[i] * factor)
+                    )
+                mean[i] = row
         # The uncertainty is relative to the curve: scale it as the mean was bent, then shrink
         # it by the level's posterior.
         base = np.asarray(table.mean, dtype=float)

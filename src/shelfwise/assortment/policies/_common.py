@@ -144,6 +144,30 @@ def _random_vector(n: int, cap: int, max_slots: int, rng: np.random.Generator) -
     return x
 
 
+def _random_vectors(
+    k: int, n: int, cap: int, max_slots: int, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """``k`` vectors drawn as by :func:`_random_vector`, all at once (shape ``(k, n)``).
+
+    Each row visits the products in its own uniformly random order and gives each uniform
+    1..min(cap, budget left) facings; the same distribution as ``k`` calls of
+    :func:`_random_vector`, from other draws of ``rng``.
+    """
+    x = np.zeros((k, n), dtype=np.int64)
+    if k == 0 or n == 0 or cap < 1:
+        return x
+    order = np.argsort(rng.random((k, n)), axis=1)
+    u = rng.random((k, n))
+    budget = np.full(k, int(max_slots), dtype=np.int64)
+    rows = np.arange(k)
+    for j in range(n):
+        most = np.minimum(cap, budget)
+        give = np.where(most > 0, np.minimum((u[:, j] * most).astype(np.int64) + 1, most), 0)
+        x[rows, order[:, j]] = give
+        budget -= give
+    return x
+
+
 def _repair(x: NDArray[np.int64], gains: NDArray[np.float64], max_slots: int) -> NDArray[np.int64]:
     """Clip at 0..Q, then trim the lowest value-per-facing product while over budget.
 
@@ -153,14 +177,19 @@ def _repair(x: NDArray[np.int64], gains: NDArray[np.float64], max_slots: int) ->
     """
     cap = gains.shape[1] - 1
     pop = np.atleast_2d(np.clip(x, 0, cap)).astype(np.int64)
-    cols = np.arange(pop.shape[1])[None, :]
-    while True:
-        over = pop.sum(axis=1) - max_slots
-        bad = np.flatnonzero(over > 0)
-        if bad.size == 0:
-            break
+    over = pop.sum(axis=1) - max_slots
+    bad = np.flatnonzero(over > 0)
+    if bad.size:
+        # A trim leaves every other product's value per facing unchanged and removes the
+        # product it hits, unless it is the last trim: so the trims take products in stable
+        # ascending order of value per facing until the overshoot is gone.
         sub = pop[bad]
+        cols = np.arange(pop.shape[1])[None, :]
         per_facing = np.where(sub > 0, gains[cols, sub] / np.maximum(sub, 1), np.inf)
-        worst = np.argmin(per_facing, axis=1)
-        pop[bad, worst] -= np.minimum(sub[np.arange(bad.size), worst], over[bad])
+        order = np.argsort(per_facing, axis=1, kind="stable")
+        held = np.take_along_axis(sub, order, axis=1)
+        before = np.cumsum(held, axis=1) - held
+        cut = np.clip(over[bad, None] - before, 0, held)
+        np.put_along_axis(sub, order, held - cut, axis=1)
+        pop[bad] = sub
     return pop.reshape(np.shape(x))

@@ -9,7 +9,7 @@ from shelfwise.assortment.policies._common import (
     _check_float,
     _check_int,
     _gains,
-    _random_vector,
+    _random_vectors,
     _repair,
     _state_vector,
     _table,
@@ -82,9 +82,11 @@ class GeneticPolicy:
         def fitness(pop: NDArray[np.int64]) -> NDArray[np.float64]:
             return np.asarray(gains[rows, pop].sum(axis=1))
 
-        pop = np.stack(
-            [_repair(_state_vector(problem), gains, budget)]
-            + [_random_vector(n, cap, budget, rng) for _ in range(self.population - 1)]
+        pop = np.vstack(
+            [
+                _repair(_state_vector(problem), gains, budget)[None, :],
+                _random_vectors(self.population - 1, n, cap, budget, rng),
+            ]
         )
         fit = fitness(pop)
         k = self.population - 1  # children per generation, next to the elite
