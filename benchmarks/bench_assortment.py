@@ -51,16 +51,16 @@ from shelfwise.evaluation.groundtruth import (
 )
 from shelfwise.pipeline.assortment import build_problems, drop_unknown_candidates, load_workspace
 from shelfwise.pipeline.demo import DemoOptions, run_demo
-from shelfwise.pipeline.evaluate import (
+from shelfwise.pipeline.evaluate import closed_loop_on_truth
+from shelfwise.pipeline.models import cluster_stores
+from shelfwise.pipeline.suite import (
     ablation_policies,
     baseline_policies,
-    closed_loop_on_truth,
     fit_suite,
     payoff_log,
     payoff_observations,
     time_split,
 )
-from shelfwise.pipeline.models import cluster_stores
 from shelfwise.storage import Repository, sqlite_url
 from shelfwise.storage.ingest import ingest_files
 

@@ -1,4 +1,4 @@
-"""The evaluation workflow's pieces: the payoff log, the time split, the ablation grid."""
+"""The evaluation workflow: argument checks and the closed loop on the truth."""
 
 from __future__ import annotations
 
@@ -11,102 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shelfwise.assortment.payoffs import OnlinePayoffs
 from shelfwise.assortment.problem import PayoffTable
 from shelfwise.data.synthetic import ChainConfig, generate_chain
 from shelfwise.evaluation import SalesFeedback
 from shelfwise.evaluation.groundtruth import DemandTruth, truth_table
 from shelfwise.exceptions import InvalidParameterError
 from shelfwise.pipeline.assortment import Workspace, build_problems
-from shelfwise.pipeline.evaluate import (
-    ABLATIONS,
+from shelfwise.pipeline.evaluate import closed_loop_on_truth, evaluate_policies
+from shelfwise.pipeline.suite import (
     OneCluster,
     PayoffSuite,
-    ablation_name,
     ablation_policies,
     baseline_policies,
-    closed_loop_on_truth,
-    evaluate_policies,
-    payoff_log,
-    time_split,
 )
 from shelfwise.storage import Repository, sqlite_url
-
-
-@pytest.fixture(scope="module")
-def chain_log() -> tuple[pd.DataFrame, dict[str, object]]:
-    chain = generate_chain(
-        ChainConfig(n_stores=4, n_products=20, weeks=3, displays_per_store=2), random_state=1
-    )
-    displays = {d.display_id: d for d in chain.displays}
-    return payoff_log(chain.visit_log, displays), displays
-
-
-def test_payoff_log_has_one_row_per_interval_with_facings(
-    chain_log: tuple[pd.DataFrame, dict[str, object]],
-) -> None:
-    log, displays = chain_log
-    assert list(log.columns) == [
-        "visit_id",
-        "store_id",
-        "display_id",
-        "visited_at",
-        "product_id",
-        "prev_facings",
-        "payoff",
-        "max_slots",
-    ]
-    assert (log["prev_facings"] >= 1).all()
-    assert (log["payoff"] >= 0).all()
-    assert not log.duplicated(["visit_id", "product_id"]).any()
-    first = log.iloc[0]
-    assert first["max_slots"] == displays[first["display_id"]].max_slots  # type: ignore[attr-defined]
-
-
-def test_time_split_leaves_the_holdout_share_of_the_span(
-    chain_log: tuple[pd.DataFrame, dict[str, object]],
-) -> None:
-    log, _ = chain_log
-    split = time_split(log, 0.25)
-    start, end = log["visited_at"].min(), log["visited_at"].max()
-    assert (end - split) / (end - start) == pytest.approx(0.25)
-    with pytest.raises(InvalidParameterError, match="holdout must be in"):
-        time_split(log, 1.0)
-
-
-def test_ablation_grid_is_table_3() -> None:
-    assert len(ABLATIONS) == 8
-    assert ablation_name(False, False, False) == "#1 none"
-    assert ablation_name(False, False, True) == "#2 H"
-    assert ablation_name(True, False, False) == "#3 C"
-    assert ablation_name(True, True, True) == "#8 C+R+H"
-
-
-class _Recorder:
-    name = "inner"
-
-    def __init__(self) -> None:
-        self.asked: list[str | None] = []
-
-    def table(
-        self,
-        store_id: str,
-        product_ids: Sequence[str],
-        max_facings: int,
-        *,
-        cluster: str | None = None,
-    ) -> PayoffTable:
-        self.asked.append(cluster)
-        z = np.zeros((len(product_ids), max_facings + 1))
-        return PayoffTable(store_id, tuple(product_ids), z, z.copy())
-
-
-def test_one_cluster_asks_its_single_cluster() -> None:
-    inner = _Recorder()
-    wrapped = OneCluster(inner, "all", name="rbp_global")
-    wrapped.table("S1", ["P1"], 3, cluster="2")
-    assert inner.asked == ["all"]
-    assert wrapped.name == "rbp_global"
+from shelfwise.storage.ingest import ingest_files
 
 
 def test_closed_loop_needs_the_truth(tmp_path: Path) -> None:
@@ -115,38 +34,35 @@ def test_closed_loop_needs_the_truth(tmp_path: Path) -> None:
         evaluate_policies(repo, closed_loop=SalesFeedback())
     with pytest.raises(InvalidParameterError, match="closed_loop must be a SalesFeedback"):
         evaluate_policies(repo, closed_loop=True)  # type: ignore[arg-type]
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(InvalidParameterError, match="n_jobs must be None, -1 or an integer"):
+            evaluate_policies(repo, n_jobs=bad)  # type: ignore[arg-type]
 
 
-class _EnsembleRecorder(_Recorder):
-    def epistemic_sd(
-        self,
-        store_id: str,
-        product_ids: Sequence[str],
-        max_facings: int,
-        cluster: str | None = None,
-    ) -> np.ndarray:
-        return np.zeros((len(product_ids), max_facings + 1))
-
-
-def test_online_policies_learn_each_on_their_own_model() -> None:
-    # stand-ins for the fitted models: only the wiring is under test
-    suite = PayoffSuite(
-        _Recorder(),  # type: ignore[arg-type]
-        OneCluster(_Recorder(), "all", name="rbp_global"),
-        _Recorder(),  # type: ignore[arg-type]
-        _Recorder(),  # type: ignore[arg-type]
-        _EnsembleRecorder(),  # type: ignore[arg-type]
+def test_results_do_not_depend_on_worker_processes(tmp_path: Path) -> None:
+    chain = generate_chain(
+        ChainConfig(n_stores=4, n_products=16, weeks=3, displays_per_store=2), random_state=3
     )
-    for make in (baseline_policies, ablation_policies):
-        learners = [
-            m
-            for p in make(suite, online=True)
-            for m in (getattr(p, "payoffs", None), getattr(p, "ensemble", None))
-            if isinstance(m, OnlinePayoffs)
-        ]
-        assert len(learners) == 8  # every policy but random; all eight ablations
-        assert len({id(m) for m in learners}) == len(learners)
-        assert not any(isinstance(getattr(p, "payoffs", None), OnlinePayoffs) for p in make(suite))
+    repo = Repository.from_url(sqlite_url(tmp_path / "chain.db"))
+    ingest_files(repo, [p for p in chain.write(tmp_path / "data") if p.parent.name == "data"])
+    kw = {
+        "truth": chain.truth,
+        "runs": 3,
+        "rounds": 2,
+        "closed_loop": SalesFeedback(days=4),
+        "rbp_options": {"draws": 30, "tune": 30},
+        "with_ensemble": False,
+        "random_state": 4,
+    }
+    here = evaluate_policies(repo, n_jobs=None, **kw)  # type: ignore[arg-type]
+    workers = evaluate_policies(repo, n_jobs=2, **kw)  # type: ignore[arg-type]
+    for name in ("replay_baselines", "replay_ablations"):
+        pd.testing.assert_frame_equal(getattr(here, name), getattr(workers, name))
+    for name in ("truth_baselines", "truth_ablations", "closed_loop_baselines"):
+        a, b = getattr(here, name), getattr(workers, name)
+        pd.testing.assert_frame_equal(a.frame, b.frame)
+    assert set(here.replay_baselines.index) >= {"EdgeRec3D", "Genetic", "random"}
+    assert {"replay", "truth", "truth_closed_loop", "scoring_wall"} <= set(workers.seconds)
 
 
 class _TruthModel:

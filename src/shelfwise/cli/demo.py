@@ -47,10 +47,14 @@ def demo_cmd(
         bool,
         typer.Option(
             help="Also score the policies in a closed loop (each round's sales drawn from the "
-            "truth, every model learning from its own recommendations); about 2 min more.",
+            "truth, every model learning from its own recommendations); about 1 min more.",
         ),
     ] = DemoOptions.closed_loop,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_jobs: Annotated[
+        int,
+        typer.Option(help="Worker processes for the evaluation's scoring (-1: every core)."),
+    ] = 2,
 ) -> None:
     """Run the main job on the bundled chain and write one HTML report.
 
@@ -68,6 +72,7 @@ def demo_cmd(
         rounds=rounds,
         ensemble_epochs=ensemble_epochs,
         closed_loop=closed_loop,
+        n_jobs=n_jobs,
     )
     order = (
         "Synthesising",

@@ -103,6 +103,13 @@ def evaluate_cmd(
         Path("evaluation")
     ),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_jobs: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes for scoring the policies after the fits (-1: every core); "
+            "the results do not depend on it."
+        ),
+    ] = 2,
 ) -> None:
     """Compare EdgeRec3D with baselines and ablations (replay; truth and oracle on the chain).
 
@@ -137,6 +144,7 @@ def evaluate_cmd(
                 rbp_options={"draws": draws, "tune": tune},
                 with_ensemble=ensemble,
                 random_state=seed,
+                n_jobs=n_jobs,
                 progress=step,
             )
             bar.update(task, description="Done")

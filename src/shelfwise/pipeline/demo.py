@@ -63,6 +63,8 @@ class DemoOptions:
     closed_loop: bool = True
     ensemble_epochs: int = 200
     compliance_share: float = 0.6
+    n_jobs: int | None = 2
+    """Worker processes for the evaluation's scoring (:func:`evaluate_policies`)."""
     stages: tuple[str, ...] = ("recommend", "arrange", "evaluate", "experiment")
     """Stages after the fit to run (all by default)."""
 
@@ -188,6 +190,7 @@ def run_demo(
             rbp_options={"draws": opts.eval_draws, "tune": opts.eval_tune},
             ensemble_options={"epochs": opts.ensemble_epochs},
             random_state=random_state,
+            n_jobs=opts.n_jobs,
             progress=progress,
         )
         extra += write_tables(evaluation, out / "evaluation")

@@ -9,50 +9,31 @@
    recommendations for every display, over successive recommendation rounds, as a share of
    the oracle (the exact best facings under the true demand among the products that fit).
 
-Every search baseline (DP, LP, epsilon-greedy, genetic) optimises the same payoff model as
-EdgeRec3D (the clustered RBP's posterior mean), so the comparison is between search
-algorithms; deep ensembles use EdgeRec3D's search on an ensemble's PEPF (§8.1.2); MOPO
-penalises the ensemble's disagreement. Ablations follow Table 3: without clustering (one global
-model), without RBP (linear regression on x_q), without heuristic search (greedy on the mean).
+The payoff models and the policies on them come from :mod:`shelfwise.pipeline.suite`.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from shelfwise.assortment import generate_candidates
 from shelfwise.assortment.candidates import CooccurrenceGraph
-from shelfwise.assortment.payoffs import (
-    DeepEnsemblePayoffs,
-    LinearPayoffs,
-    OnlinePayoffs,
-    RBPPayoffs,
-)
 from shelfwise.assortment.policies import (
-    DynamicProgrammingPolicy,
-    EdgeRec3DPolicy,
-    EpsilonGreedyPolicy,
-    GeneticPolicy,
-    GreedyPolicy,
-    LinearProgrammingPolicy,
-    MOPOPolicy,
-    RandomPolicy,
     ReplayAdapter,
 )
 from shelfwise.assortment.problem import (
     AssortmentPolicy,
     DisplayProblem,
     PayoffEstimator,
-    PayoffTable,
 )
-from shelfwise.demand import ConvergenceWarning, RBPModel
 from shelfwise.domain import Display, Product
 from shelfwise.evaluation import (
     ReplayResult,
@@ -71,242 +52,28 @@ from shelfwise.evaluation.groundtruth import (
 )
 from shelfwise.evaluation.problems import candidate_refresher, crc32_of, eligible_products
 from shelfwise.exceptions import InvalidParameterError
-from shelfwise.perception.sales import ESTIMATED_FLAGS, sales_from_visits
 from shelfwise.storage import Repository
 
 from .assortment import Workspace, build_problems, drop_unknown_candidates, load_workspace
 from .models import check_clusters
-
-Progress = Callable[[str], None]
-
-ORACLE_FIGURE = "oracle_share.png"
-CLOSED_LOOP_FIGURE = "oracle_share_closed_loop.png"
-
-ABLATIONS: tuple[tuple[bool, bool, bool], ...] = tuple(
-    (c, r, h) for r in (False, True) for c in (False, True) for h in (False, True)
+from .suite import (
+    PayoffSuite,
+    Progress,
+    ablation_policies,
+    baseline_policies,
+    fit_suite,
+    payoff_log,
+    payoff_observations,
+    time_split,
 )
-"""Table 3's rows in its order: (clustering, RBP, heuristic search), #1 .. #8."""
 
 
 def _quiet(_: str) -> None:
     return None
 
 
-def payoff_log(visits: pd.DataFrame, displays: Mapping[str, Display]) -> pd.DataFrame:
-    """One row per (visit, product) interval with facings in place and an estimated payoff.
-
-    Columns: visit_id, store_id, display_id, visited_at (end of the interval), product_id,
-    prev_facings (facings in place during the interval), payoff (units per day, EdgeRec3D
-    Eq. 4 or the log's own payoff), max_slots.
-    """
-    table = sales_from_visits(visits).frame
-    keep = table["flag"].isin([f.value for f in ESTIMATED_FLAGS]) & table["rate_per_day"].notna()
-    keep &= table["facings"].fillna(0) >= 1
-    t = table[keep]
-    return pd.DataFrame(
-        {
-            "visit_id": t["visit_id"].astype(str),
-            "store_id": t["store_id"].astype(str),
-            "display_id": t["display_id"].astype(str),
-            "visited_at": pd.to_datetime(t["period_end"]),
-            "product_id": t["product_id"].astype(str),
-            "prev_facings": t["facings"].astype(int),
-            "payoff": t["rate_per_day"].astype(float),
-            "max_slots": [displays[d].max_slots for d in t["display_id"].astype(str)],
-        }
-    ).reset_index(drop=True)
-
-
-def payoff_observations(log: pd.DataFrame) -> pd.DataFrame:
-    """Rows of a :func:`payoff_log` as payoff-model observations (store_id, product_id,
-    facings, rate), e.g. to fit the models on a training window."""
-    return pd.DataFrame(
-        {
-            "store_id": log["store_id"],
-            "product_id": log["product_id"],
-            "facings": log["prev_facings"].astype(float),
-            "rate": log["payoff"],
-        }
-    ).reset_index(drop=True)
-
-
-def time_split(log: pd.DataFrame, holdout: float) -> pd.Timestamp:
-    """The time after which the last ``holdout`` share of the log's time span lies."""
-    if not 0.0 < holdout < 1.0:
-        raise InvalidParameterError(f"holdout must be in (0, 1); got {holdout!r}")
-    start, end = log["visited_at"].min(), log["visited_at"].max()
-    return pd.Timestamp(start + (end - start) * (1.0 - holdout))
-
-
-class OneCluster:
-    """A payoff model fitted with every store in one cluster, asked as such whatever the
-    problem's cluster (the "without clustering" ablation)."""
-
-    def __init__(self, inner: PayoffEstimator, cluster: str, *, name: str) -> None:
-        self.inner = inner
-        self.cluster = cluster
-        self.name = name
-
-    def table(
-        self,
-        store_id: str,
-        product_ids: Sequence[str],
-        max_facings: int,
-        *,
-        cluster: str | None = None,
-    ) -> PayoffTable:
-        """The inner model's table at its single cluster."""
-        return self.inner.table(store_id, product_ids, max_facings, cluster=self.cluster)
-
-
-@dataclass(frozen=True)
-class PayoffSuite:
-    """The payoff models every policy of the comparison draws on, fitted on one window."""
-
-    rbp: RBPPayoffs
-    rbp_global: OneCluster
-    linear: LinearPayoffs
-    linear_global: LinearPayoffs
-    ensemble: DeepEnsemblePayoffs | None
-    seconds: dict[str, float] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    """Convergence warnings of the RBP fits (collected, not printed)."""
-
-
-def fit_suite(
-    observations: pd.DataFrame,
-    clusters: Mapping[str, str],
-    *,
-    rbp_options: Mapping[str, object] | None = None,
-    ensemble_options: Mapping[str, object] | None = None,
-    with_ensemble: bool = True,
-    random_state: int = 0,
-    progress: Progress = _quiet,
-) -> PayoffSuite:
-    """Fit the clustered and the global RBP, the two linear regressions and the ensemble."""
-    opts: dict[str, object] = {"random_state": random_state, **dict(rbp_options or {})}
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    progress("Fitting RBP on the training window (clustered)")
-    one = {s: "all" for s in clusters}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        rbp = RBPModel(**opts).fit(observations, dict(clusters))  # type: ignore[arg-type]
-        seconds["rbp"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        progress("Fitting RBP without clustering (ablation)")
-        rbp_global = RBPModel(**opts).fit(observations, one)  # type: ignore[arg-type]
-        seconds["rbp_global"] = time.perf_counter() - t0
-    messages = tuple(
-        f"evaluation fit: {w.message}" for w in caught if issubclass(w.category, ConvergenceWarning)
-    )
-    t0 = time.perf_counter()
-    linear = LinearPayoffs(by_cluster=True).fit(observations, clusters)
-    linear_global = LinearPayoffs(by_cluster=False, name="linear_global").fit(observations)
-    seconds["linear"] = time.perf_counter() - t0
-    ensemble = None
-    if with_ensemble:
-        t0 = time.perf_counter()
-        progress("Training the deep ensemble")
-        eopts: dict[str, object] = {"random_state": random_state, **dict(ensemble_options or {})}
-        ensemble = DeepEnsemblePayoffs(**eopts).fit(  # type: ignore[arg-type]
-            observations, clusters
-        )
-        seconds["ensemble"] = time.perf_counter() - t0
-    return PayoffSuite(
-        RBPPayoffs(rbp, name="rbp"),
-        OneCluster(RBPPayoffs(rbp_global), "all", name="rbp_global"),
-        linear,
-        linear_global,
-        ensemble,
-        seconds,
-        messages,
-    )
-
-
-LITERAL_EDGEREC3D = "EdgeRec3D (literal Algorithm 2)"
-"""Row label of EdgeRec3D run as the paper's pseudo-code reads literally (one pass, products
-keep their facings, PEPF on the predictive sd)."""
-
-
-def _epistemic(model: PayoffEstimator) -> PayoffEstimator:
-    """``model`` with its PEPF on the epistemic sd, where the model has both (RBP)."""
-    if isinstance(model, RBPPayoffs):
-        return model.with_uncertainty("epistemic")
-    if isinstance(model, OneCluster) and isinstance(model.inner, RBPPayoffs):
-        return OneCluster(model.inner.with_uncertainty("epistemic"), model.cluster, name=model.name)
-    return model
-
-
-def _learning(model: PayoffEstimator, online: bool) -> PayoffEstimator:
-    """``model`` itself, or (``online``) a fresh :class:`OnlinePayoffs` over it."""
-    return OnlinePayoffs(model) if online else model
-
-
-def baseline_policies(
-    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05, online: bool = False
-) -> list[AssortmentPolicy]:
-    """Table 1's policies: the baselines and EdgeRec3D, all on the same payoff models.
-
-    The search baselines optimise the RBP's posterior mean; EdgeRec3D ranks by PEPF on the
-    RBP's epistemic sd (:class:`RBPPayoffs` ``uncertainty="epistemic"``) with the marginal fill
-    of :func:`~shelfwise.assortment.search.heuristic_search`. The paper's pseudo-code read
-    literally (predictive sd, one pass, facings kept) is reported beside it as
-    :data:`LITERAL_EDGEREC3D`. With ``online``, every policy's model is wrapped in its own
-    :class:`~shelfwise.assortment.payoffs.OnlinePayoffs` (for a closed-loop evaluation, where
-    each policy learns from the sales of its own recommendations).
-    """
-    rbp = suite.rbp
-
-    def m(model: PayoffEstimator) -> PayoffEstimator:
-        return _learning(model, online)
-
-    out: list[AssortmentPolicy] = [
-        RandomPolicy(),
-        DynamicProgrammingPolicy(m(rbp), name="Dynamic Program"),
-        LinearProgrammingPolicy(m(rbp), name="Linear Program"),
-        EpsilonGreedyPolicy(m(rbp), epsilon=0.1),
-        GeneticPolicy(m(rbp), name="Genetic"),
-    ]
-    if suite.ensemble is not None:
-        out.append(
-            EdgeRec3DPolicy(m(suite.ensemble), lam=lam, epsilon=epsilon, name="Deep Ensembles")
-        )
-        ensemble = OnlinePayoffs(suite.ensemble) if online else suite.ensemble
-        out.append(MOPOPolicy(ensemble, lam=lam, name="MOPO"))
-    out.append(
-        EdgeRec3DPolicy(m(rbp), lam=lam, epsilon=epsilon, fill="keep", name=LITERAL_EDGEREC3D)
-    )
-    out.append(EdgeRec3DPolicy(m(_epistemic(rbp)), lam=lam, epsilon=epsilon, name="EdgeRec3D"))
-    return out
-
-
-def ablation_name(clustering: bool, rbp: bool, search: bool) -> str:
-    """Row label of Table 3, e.g. ``"#8 C+R+H"``."""
-    number = ABLATIONS.index((clustering, rbp, search)) + 1
-    parts = [s for s, on in (("C", clustering), ("R", rbp), ("H", search)) if on]
-    return f"#{number} " + ("+".join(parts) if parts else "none")
-
-
-def ablation_policies(
-    suite: PayoffSuite, *, lam: float = 1.0, epsilon: float = 0.05, online: bool = False
-) -> list[AssortmentPolicy]:
-    """Table 3's eight variants: clustering x RBP x heuristic search (``online`` as for
-    :func:`baseline_policies`)."""
-    out: list[AssortmentPolicy] = []
-    for clustering, rbp, search in ABLATIONS:
-        model: PayoffEstimator
-        if rbp:
-            model = suite.rbp if clustering else suite.rbp_global
-        else:
-            model = suite.linear if clustering else suite.linear_global
-        name = ablation_name(clustering, rbp, search)
-        if search:
-            learner = _learning(_epistemic(model), online)
-            out.append(EdgeRec3DPolicy(learner, lam=lam, epsilon=epsilon, name=name))
-        else:
-            out.append(GreedyPolicy(_learning(model, online), name=name))
-    return out
+ORACLE_FIGURE = "oracle_share.png"
+CLOSED_LOOP_FIGURE = "oracle_share_closed_loop.png"
 
 
 class ReplayProblems:
@@ -411,6 +178,7 @@ def evaluate_policies(
     ensemble_options: Mapping[str, object] | None = None,
     with_ensemble: bool = True,
     random_state: int = 0,
+    n_jobs: int | None = None,
     progress: Progress = _quiet,
     workspace: Workspace | None = None,
 ) -> EvaluationRun:
@@ -445,7 +213,15 @@ def evaluate_policies(
         Train the deep ensemble (Deep Ensembles and MOPO are left out without it).
     random_state : int
         Seeds everything.
+    n_jobs : int, optional
+        Worker processes for the scoring after the fits (each replayed policy, each truth
+        evaluation is one task); ``None`` or 1 runs them here, -1 uses every core. The results
+        do not depend on it: every task seeds itself from ``random_state``.
     """
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1
+    ):
+        raise InvalidParameterError(f"n_jobs must be None, -1 or an integer >= 1; got {n_jobs!r}")
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise InvalidParameterError(f"runs must be an integer >= 1; got {runs!r}")
     if not 0.0 < keep <= 1.0:
@@ -507,51 +283,42 @@ def evaluate_policies(
     baselines = baseline_policies(suite, lam=lam)
     ablations = ablation_policies(suite, lam=lam)
 
-    truth_base = truth_abl = loop_base = loop_abl = None
+    if truth is not None and closed_loop is not None:
+        progress("Scoring on the chain's true demand (open and closed loop) and replaying")
+    elif truth is not None:
+        progress("Scoring on the chain's true demand and replaying the held-out visits")
+    else:
+        progress("Replaying the held-out visits")
+    t0 = time.perf_counter()
+    tasks: list[tuple[str, Callable[..., object], tuple[object, ...], dict[str, object]]] = []
     if truth is not None:
-        t0 = time.perf_counter()
-        progress("Scoring recommendations on the chain's true demand")
         problems, eligible = build_problems(ws, clusters=labels, random_state=random_state)
         problems, _ = drop_unknown_candidates(problems, suite.rbp)
-        truth_base = evaluate_on_truth(
-            baselines,
-            problems,
-            truth,
-            eligible=eligible,
-            rounds=rounds,
-            random_state=random_state,
-        )
-        truth_abl = evaluate_on_truth(
-            ablations,
-            problems,
-            truth,
-            eligible=eligible,
-            rounds=rounds,
-            random_state=random_state,
-        )
-        seconds["truth"] = time.perf_counter() - t0
         if closed_loop is not None:
-            t0 = time.perf_counter()
-            progress("Scoring recommendations in a closed loop (sales feedback each round)")
-            loop_base, loop_abl = (
-                closed_loop_on_truth(
-                    suite,
-                    ws,
-                    problems,
-                    eligible,
-                    truth,
-                    feedback=closed_loop,
-                    rounds=rounds,
-                    ablations=abl,
-                    lam=lam,
-                    random_state=random_state,
+            for abl in (False, True):
+                tasks.append(
+                    (
+                        "truth_closed_loop",
+                        closed_loop_on_truth,
+                        (suite, ws, problems, eligible, truth),
+                        {
+                            "feedback": closed_loop,
+                            "rounds": rounds,
+                            "ablations": abl,
+                            "lam": lam,
+                            "random_state": random_state,
+                        },
+                    )
                 )
-                for abl in (False, True)
+        for policies in (baselines, ablations):
+            tasks.append(
+                (
+                    "truth",
+                    evaluate_on_truth,
+                    (policies, problems, truth),
+                    {"eligible": eligible, "rounds": rounds, "random_state": random_state},
+                )
             )
-            seconds["truth_closed_loop"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    progress("Replaying the held-out visits")
     train_visits = ws.visits[ws.visits["visited_at"] < split]
     graph = CooccurrenceGraph.from_visits(train_visits, ws.products)
     eligible_all = {d: eligible_products(disp, ws.products) for d, disp in ws.displays.items()}
@@ -572,9 +339,30 @@ def evaluate_policies(
             f"no held-out visits to replay after {split:%Y-%m-%d %H:%M}; raise holdout "
             f"(now {holdout})"
         )
-    rep_base = _replay_all(baselines, make, events, runs=runs, keep=keep, seed=random_state)
-    rep_abl = _replay_all(ablations, make, events, runs=runs, keep=keep, seed=random_state)
-    seconds["replay"] = time.perf_counter() - t0
+    for policy in [*baselines, *ablations]:
+        tasks.append(
+            (
+                "replay",
+                _replay_one,
+                (policy, make, events),
+                {"runs": runs, "keep": keep, "seed": random_state},
+            )
+        )
+    # each worker gets its own copy of the models: fill their prediction caches once, here
+    # (always, so that no prediction depends on which rows a worker happened to ask first)
+    _warm_caches(suite, labels, sorted(ws.products), max_facings=make.max_facings)
+    done = _run_tasks(tasks, n_jobs)
+    for (kind, *_), (_, spent) in zip(tasks, done, strict=True):
+        seconds[kind] = seconds.get(kind, 0.0) + spent
+    seconds["scoring_wall"] = time.perf_counter() - t0
+    results = iter(value for value, _ in done)
+    truth_base = truth_abl = loop_base = loop_abl = None
+    if truth is not None:
+        if closed_loop is not None:
+            loop_base, loop_abl = next(results), next(results)
+        truth_base, truth_abl = next(results), next(results)
+    replays = list(results)
+    rep_base, rep_abl = replays[: len(baselines)], replays[len(baselines) :]
     return EvaluationRun(
         replay_baselines=replay_table(rep_base),
         replay_ablations=replay_table(rep_abl),
@@ -673,23 +461,53 @@ class _Memo:
         return dict(self._seen[key])
 
 
-def _replay_all(
-    policies: Sequence[AssortmentPolicy],
+def _replay_one(
+    policy: AssortmentPolicy,
     make: ReplayProblems,
     events: Sequence[SlotEvent],
     *,
     runs: int,
     keep: float,
     seed: int,
-) -> list[ReplayResult]:
-    out = []
-    for policy in policies:
-        used: AssortmentPolicy = (
-            _Memo(policy) if getattr(policy, "deterministic", False) else policy
-        )
-        adapter = ReplayAdapter(used, make, name=policy.name)
-        out.append(replay(adapter, events, runs=runs, keep=keep, random_state=seed))
-    return out
+) -> ReplayResult:
+    used: AssortmentPolicy = _Memo(policy) if getattr(policy, "deterministic", False) else policy
+    adapter = ReplayAdapter(used, make, name=policy.name)
+    return replay(adapter, events, runs=runs, keep=keep, random_state=seed)
+
+
+def _warm_caches(
+    suite: PayoffSuite, clusters: Mapping[str, str], product_ids: Sequence[str], max_facings: int
+) -> None:
+    """Ask every model of ``suite`` for every store's table once, so its caches are full."""
+    models: list[PayoffEstimator] = [suite.rbp, suite.rbp_global]
+    if suite.ensemble is not None:
+        models.append(suite.ensemble)
+    for store, cluster in clusters.items():
+        for model in models:
+            model.table(store, product_ids, max_facings, cluster=cluster)
+
+
+def _timed(
+    func: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+) -> tuple[object, float]:
+    t0 = time.perf_counter()
+    value = func(*args, **kwargs)
+    return value, time.perf_counter() - t0
+
+
+def _run_tasks(
+    tasks: Sequence[tuple[str, Callable[..., object], tuple[object, ...], dict[str, object]]],
+    n_jobs: int | None,
+) -> list[tuple[Any, float]]:
+    """Run ``(kind, func, args, kwargs)`` tasks, in worker processes when ``n_jobs`` > 1.
+
+    Every task seeds itself from its own arguments, so results do not depend on ``n_jobs``.
+    Returns each task's value and its own wall time, in task order.
+    """
+    if n_jobs is None or n_jobs == 1:
+        return [_timed(func, args, kwargs) for _, func, args, kwargs in tasks]
+    parallel = Parallel(n_jobs=n_jobs, batch_size=1)
+    return list(parallel(delayed(_timed)(func, args, kwargs) for _, func, args, kwargs in tasks))
 
 
 def write_tables(run: EvaluationRun, out: Path) -> list[Path]:
