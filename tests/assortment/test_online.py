@@ -166,6 +166,26 @@ def test_shape_correction_learns_a_facings_curve_shared_by_stores() -> None:
     assert t[3] / t[1] == pytest.approx(2.0)
 
 
+def test_curves_asked_between_observations_are_not_kept_stale() -> None:
+    # bent curves are cached until the next observe: asking in between must not pin them
+    base = FixedEnsemble({"A": 1.0, "B": 2.0}, {"A": 0.5, "B": 0.3})
+    first = [SalesObservation("S1", "A", q, 30.0 * q, 14.0) for q in (1, 3)]
+    later = [SalesObservation("S2", "A", 2, 5.0, 14.0), SalesObservation("S1", "B", 4, 9.0, 14.0)]
+    stepwise = OnlinePayoffs(base).observe(first)
+    early = stepwise.table("S1", ["A", "B"], 6)
+    stepwise.epistemic_sd("S1", ["A", "B"], 6)
+    stepwise.observe(later)
+    at_once = OnlinePayoffs(base).observe(first + later)
+    for store in ("S1", "S2"):
+        a, b = stepwise.table(store, ["A", "B"], 6), at_once.table(store, ["A", "B"], 6)
+        np.testing.assert_array_equal(a.mean, b.mean)
+        np.testing.assert_array_equal(a.sd, b.sd)
+        np.testing.assert_array_equal(
+            stepwise.epistemic_sd(store, ["A", "B"], 6), at_once.epistemic_sd(store, ["A", "B"], 6)
+        )
+    assert not np.array_equal(early.mean, stepwise.table("S1", ["A", "B"], 6).mean)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -499,6 +499,8 @@ def test_genetic_repair_of_a_population_equals_the_literal_rule() -> None:
         want = np.stack([_repair_one_trim_at_a_time(row, gains, budget) for row in pop])
         np.testing.assert_array_equal(_repair(pop, gains, budget), want)
         np.testing.assert_array_equal(_repair(pop[0], gains, budget), want[0])
+    empty = np.zeros((0, 3), dtype=np.int64)
+    assert _repair(empty, np.zeros((3, 4)), 2).shape == (0, 3)
 
 
 def test_random_vectors_draw_as_random_vector_does() -> None:
@@ -517,6 +519,8 @@ def test_random_vectors_draw_as_random_vector_does() -> None:
 
     np.testing.assert_allclose(law(many), law(one), atol=0.015)
     assert _random_vectors(0, n, cap, budget, rng).shape == (0, n)
+    assert not _random_vectors(3, n, cap, 0, rng).any()  # no budget
+    assert not _random_vectors(3, n, 0, budget, rng).any()  # no facings allowed
 
 
 def test_genetic_reaches_the_dp_optimum_and_is_deterministic() -> None:

@@ -206,6 +206,14 @@ def test_best_facings_matches_brute_force() -> None:
         assert sum(values[p][q] for p, q in got.items()) == pytest.approx(brute[0])
 
 
+def test_best_facings_gives_the_fewest_facings_among_equal_values() -> None:
+    # flat beyond 2 facings: 2, 3 and 4 facings of "a" are worth the same
+    values = {"a": np.array([0.0, 1.0, 2.0, 2.0, 2.0]), "b": np.array([0.0, 0.5, 0.5])}
+    assert best_facings(values, 6) == ({"a": 2, "b": 1}, 2.5)
+    # with only "b" flat from the start, it is left out
+    assert best_facings({"b": np.array([0.0, 0.0, 0.0])}, 3) == ({}, 0.0)
+
+
 def test_best_facings_bad_input() -> None:
     with pytest.raises(InvalidParameterError, match="max_slots must be >= 0"):
         best_facings({"a": np.zeros(3)}, -1)

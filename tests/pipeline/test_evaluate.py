@@ -51,14 +51,15 @@ def test_results_do_not_depend_on_worker_processes(tmp_path: Path) -> None:
         "rounds": 2,
         "closed_loop": SalesFeedback(days=4),
         "rbp_options": {"draws": 30, "tune": 30},
-        "with_ensemble": False,
+        "ensemble_options": {"epochs": 2, "n_members": 2},
         "random_state": 4,
     }
     here = evaluate_policies(repo, n_jobs=None, **kw)  # type: ignore[arg-type]
     workers = evaluate_policies(repo, n_jobs=2, **kw)  # type: ignore[arg-type]
     for name in ("replay_baselines", "replay_ablations"):
         pd.testing.assert_frame_equal(getattr(here, name), getattr(workers, name))
-    for name in ("truth_baselines", "truth_ablations", "closed_loop_baselines"):
+    names = ("truth_baselines", "truth_ablations", "closed_loop_baselines", "closed_loop_ablations")
+    for name in names:
         a, b = getattr(here, name), getattr(workers, name)
         pd.testing.assert_frame_equal(a.frame, b.frame)
     assert set(here.replay_baselines.index) >= {"EdgeRec3D", "Genetic", "random"}

@@ -318,7 +318,13 @@ def best_facings(
     Returns
     -------
     (dict, float)
-        Facings per product (products at 0 left out) and the optimal value.
+        Facings per product (products at 0 left out) and the optimal value. Among equal
+        values a product gets the fewest facings.
+
+    Notes
+    -----
+    Each product's step builds a ``(min(Q_p, max_slots) + 1, max_slots + 1)`` array: memory
+    ``O(Q * max_slots)``, time ``O(n * Q * max_slots)``.
     """
     if max_slots < 0:
         raise InvalidParameterError(f"max_slots must be >= 0; got {max_slots}")

@@ -47,14 +47,15 @@ def demo_cmd(
         bool,
         typer.Option(
             help="Also score the policies in a closed loop (each round's sales drawn from the "
-            "truth, every model learning from its own recommendations); about 1 min more.",
+            "truth, every model learning from its own recommendations); about 40 s more with "
+            "--n-jobs 2.",
         ),
     ] = DemoOptions.closed_loop,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[
         int,
         typer.Option(help="Worker processes for the evaluation's scoring (-1: every core)."),
-    ] = 2,
+    ] = 2,  # DemoOptions.n_jobs; a plain int here, as Typer cannot show None
 ) -> None:
     """Run the main job on the bundled chain and write one HTML report.
 

@@ -28,7 +28,7 @@ from shelfwise.storage import Repository, sqlite_url
 from shelfwise.storage.ingest import IngestReport, ingest_files
 
 from .assortment import RecommendRun, recommend_all
-from .evaluate import EvaluationRun, evaluate_policies, write_tables
+from .evaluate import EvaluationRun, check_n_jobs, evaluate_policies, write_tables
 from .experiment import SimulatedExperimentRun, simulate_experiment
 from .generative import ArrangeRun, arrange_recommendations, shipped_model_fits
 from .models import (
@@ -109,6 +109,7 @@ def run_demo(
     ``report.html``. ``draws`` / ``tune`` override ``options``.
     """
     opts = options or DemoOptions()
+    check_n_jobs(opts.n_jobs)  # before the fit, not only when the evaluation starts
     draws = opts.draws if draws is None else draws
     tune = opts.tune if tune is None else tune
     seconds: dict[str, float] = {}

@@ -157,6 +157,10 @@ class EvaluationRun:
     test_events: int
     suite: PayoffSuite
     seconds: dict[str, float]
+    """Seconds per step: the fits (``fit``, ``fit_rbp``, ...), ``scoring_wall`` (everything
+    after the fits, wall time), and per kind of scoring task ``truth``, ``truth_closed_loop``
+    and ``replay``: the sum of those tasks' own times, more than the wall time they took when
+    ``n_jobs`` > 1 runs them side by side."""
     notes: tuple[str, ...]
     closed_loop_baselines: GroundTruthResult | None = None
     """The baselines scored in a closed loop (``evaluate_policies(closed_loop=...)``)."""
@@ -218,10 +222,7 @@ def evaluate_policies(
         evaluation is one task); ``None`` or 1 runs them here, -1 uses every core. The results
         do not depend on it: every task seeds itself from ``random_state``.
     """
-    if n_jobs is not None and (
-        isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1
-    ):
-        raise InvalidParameterError(f"n_jobs must be None, -1 or an integer >= 1; got {n_jobs!r}")
+    check_n_jobs(n_jobs)
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise InvalidParameterError(f"runs must be an integer >= 1; got {runs!r}")
     if not 0.0 < keep <= 1.0:
@@ -348,8 +349,10 @@ def evaluate_policies(
                 {"runs": runs, "keep": keep, "seed": random_state},
             )
         )
-    # each worker gets its own copy of the models: fill their prediction caches once, here
-    # (always, so that no prediction depends on which rows a worker happened to ask first)
+    # Each worker gets its own copy of the models: fill their prediction caches once, here
+    # (always, so that no prediction depends on which rows a worker happened to ask first).
+    # The truth problems and the replay's share max_facings (14, both defaults), so one width
+    # fills every table they ask for.
     _warm_caches(suite, labels, sorted(ws.products), max_facings=make.max_facings)
     done = _run_tasks(tasks, n_jobs)
     for (kind, *_), (_, spent) in zip(tasks, done, strict=True):
@@ -473,6 +476,14 @@ def _replay_one(
     used: AssortmentPolicy = _Memo(policy) if getattr(policy, "deterministic", False) else policy
     adapter = ReplayAdapter(used, make, name=policy.name)
     return replay(adapter, events, runs=runs, keep=keep, random_state=seed)
+
+
+def check_n_jobs(n_jobs: object) -> None:
+    """Raise unless ``n_jobs`` is None, -1 or an integer >= 1 (joblib's meaning)."""
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1
+    ):
+        raise InvalidParameterError(f"n_jobs must be None, -1 or an integer >= 1; got {n_jobs!r}")
 
 
 def _warm_caches(
