@@ -39,7 +39,7 @@ from shelfwise.demand._model import (
     truncated_laplace_quantile,
 )
 from shelfwise.demand._refit import thin
-from shelfwise.demand._sampler import RawDraws
+from shelfwise.demand._sampler import RawDraws, batch_order
 from shelfwise.demand._stats import cell_stats, normalise_clusters, validate_observations
 from shelfwise.exceptions import ArtifactMismatchError, InvalidParameterError, NotFittedError
 
@@ -312,6 +312,28 @@ def test_seeded_determinism(sim, fitted):
         again = RBPModel(random_state=3, **FAST).fit(sim.observations, sim.store_clusters)
     for name, arr in fitted.posterior_.arrays().items():
         np.testing.assert_array_equal(arr, again.posterior_.arrays()[name], err_msg=name)
+
+
+def test_batches_group_sparse_products_and_draws_return_in_product_order(sim):
+    # Product k is seen at 8 - k stores and sells 2**k times as much: the sampler batches the
+    # sparsest first (order reversed) and must hand each product its own draws back.
+    obs = sim.observations.copy()
+    k = obs["product_id"].str[1:].astype(int).to_numpy()
+    store = obs["store_id"].str[1:].astype(int).to_numpy()
+    obs = obs[store < 8 - k].copy()
+    obs["rate"] *= 2.0 ** obs["product_id"].str[1:].astype(int)
+    stats = cell_stats(validate_observations(obs), normalise_clusters(sim.store_clusters))
+    assert list(batch_order(stats)) == [4, 3, 2, 1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RBPModel(random_state=0, **{**FAST, "batch_size": 2, "n_jobs": 2}).fit(
+            obs, sim.store_clusters
+        )
+    pred = model.predict_frame(obs[["product_id", "store_id", "facings"]])
+    observed = obs.groupby("product_id")["rate"].mean()
+    predicted = pred.assign(product_id=obs["product_id"].to_numpy()).groupby("product_id")["mean"]
+    ratio = predicted.mean() / observed
+    assert ratio.between(0.8, 1.25).all(), ratio.to_dict()
 
 
 def test_fit_sets_attributes_and_diagnostics(fitted, sim):

@@ -117,6 +117,18 @@ def _build_runner(
     return jax.jit(jax.vmap(run_one))
 
 
+def batch_order(stats: CellStats) -> NDArray[np.intp]:
+    """Products in the order they are batched: fewest stores with data first (stable).
+
+    Products seen at few stores are the ones whose NUTS trees run deep (sparse hierarchies:
+    on the bundled chain the mean tree size of products at <= 12 stores reached 150-170
+    leapfrog steps, against about 30 for most others). A vectorised batch advances in
+    lock-step, every transition as long as its deepest tree, so mixing one such product into
+    a batch of easy ones makes the whole batch pay for it; grouping them pays once.
+    """
+    return np.argsort(stats.slot_mask.sum(axis=1), kind="stable")
+
+
 def sample(
     stats: CellStats,
     priors: RBPPriors,
@@ -185,10 +197,12 @@ def sample(
     where = param_slices(n_k, n_s)
     size = min(batch_size, n_p)
 
+    order = batch_order(stats)
+
     def run_batch(lo: int) -> tuple[dict[str, NDArray[Any]], NDArray[Any], NDArray[Any], Any]:
-        idx = np.arange(lo, lo + size)
-        real = idx < n_p
-        idx = np.where(real, idx, n_p - 1)
+        place = np.arange(lo, lo + size)
+        real = place < n_p
+        idx = order[np.where(real, place, n_p - 1)]
         data = product_data(stats, idx, feature, nc_all)
         # Flatten (product, chain) -> batch, product-major.
         data_b = {k: np.repeat(v, chains, axis=0) for k, v in data.items()}
@@ -229,15 +243,16 @@ def sample(
     divs = [r[1] for r in ordered]
     lfs = [r[2] for r in ordered]
     steps = [r[3] for r in ordered]
-    params = {k: np.concatenate(v, axis=2) for k, v in out.items() if k != "zs"}
+    back = np.argsort(order)  # fitting order -> position in ``order``
+    params = {k: np.concatenate(v, axis=2)[:, :, back] for k, v in out.items() if k != "zs"}
     params["zs"] = params["lbs"]
     params["lbs"] = _log_store_coef(params, stats, nc_all)
     return RawDraws(
         params={k: params[k] for k in PARAM_NAMES},
         noncentred=nc_all,
-        divergent=np.concatenate(divs, axis=2).astype(bool),
-        n_leapfrog=np.concatenate(lfs, axis=2).astype(np.int64),
-        step_size=np.concatenate(steps, axis=1),
+        divergent=np.concatenate(divs, axis=2)[:, :, back].astype(bool),
+        n_leapfrog=np.concatenate(lfs, axis=2)[:, :, back].astype(np.int64),
+        step_size=np.concatenate(steps, axis=1)[:, back],
     )
 
 

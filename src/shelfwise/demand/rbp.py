@@ -133,6 +133,9 @@ class RBPModel:
         batches waste less and let ``n_jobs`` threads share the work. On the bundled chain
         (60 products, 150 + 150 iterations, 2 threads) one batch of 60 took 106 s, batches of
         15 took 62 s and of 8, 65 s; ``benchmarks/bench_rbp.py`` measures it side by side.
+        Products are batched fewest stores first, so the sparse products whose trees run
+        deepest share batches (training window of the bundled chain, 300 + 300 iterations,
+        batches of 16: 60 s in catalog order, 44 s grouped).
     n_jobs : int
         Batches run at once (threads).
     max_rhat : float
