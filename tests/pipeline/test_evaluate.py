@@ -11,18 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shelfwise.assortment.candidates import CooccurrenceGraph
 from shelfwise.assortment.problem import PayoffTable
 from shelfwise.data.synthetic import ChainConfig, generate_chain
-from shelfwise.evaluation import SalesFeedback
+from shelfwise.evaluation import SalesFeedback, events_from_log
 from shelfwise.evaluation.groundtruth import DemandTruth, truth_table
+from shelfwise.evaluation.problems import eligible_products
 from shelfwise.exceptions import InvalidParameterError
-from shelfwise.pipeline.assortment import Workspace, build_problems
-from shelfwise.pipeline.evaluate import closed_loop_on_truth, evaluate_policies
+from shelfwise.pipeline.assortment import Workspace, build_problems, load_workspace
+from shelfwise.pipeline.evaluate import ReplayProblems, closed_loop_on_truth, evaluate_policies
 from shelfwise.pipeline.suite import (
     OneCluster,
     PayoffSuite,
     ablation_policies,
     baseline_policies,
+    payoff_log,
 )
 from shelfwise.storage import Repository, sqlite_url
 from shelfwise.storage.ingest import ingest_files
@@ -64,6 +67,34 @@ def test_results_do_not_depend_on_worker_processes(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(a.frame, b.frame)
     assert set(here.replay_baselines.index) >= {"EdgeRec3D", "Genetic", "random"}
     assert {"replay", "truth", "truth_closed_loop", "scoring_wall"} <= set(workers.seconds)
+
+
+def test_prepared_replay_problems_are_the_lazily_built_ones(tmp_path: Path) -> None:
+    chain = generate_chain(
+        ChainConfig(n_stores=4, n_products=16, weeks=3, displays_per_store=2), random_state=3
+    )
+    repo = Repository.from_url(sqlite_url(tmp_path / "chain.db"))
+    ingest_files(repo, [p for p in chain.write(tmp_path / "data") if p.parent.name == "data"])
+    ws = load_workspace(repo)
+    graph = CooccurrenceGraph.from_visits(ws.visits, ws.products)
+    eligible = {d: eligible_products(disp, ws.products) for d, disp in ws.displays.items()}
+    contexts = [
+        e.context
+        for e in events_from_log(payoff_log(ws.visits, ws.displays))
+        if e.context.previous_state
+    ]
+
+    def make() -> ReplayProblems:
+        return ReplayProblems(ws.displays, ws.products, graph, eligible, {}, random_state=5)
+
+    prepared = make().prepare(contexts)
+    built = [prepared(ctx) for ctx in contexts]
+    lazy = make()
+    # built in the other order, one at a time: the same problems (each seeded by its event)
+    for ctx, problem in reversed(list(zip(contexts, built, strict=True))):
+        assert lazy(ctx) == problem
+    assert all(prepared(ctx) is problem for ctx, problem in zip(contexts, built, strict=True))
+    assert sum(len(p.candidates) for p in built) > 0
 
 
 class _TruthModel:

@@ -141,6 +141,17 @@ class ReplayProblems:
         self._cache[ctx.event_id] = problem
         return problem
 
+    def prepare(self, contexts: Iterable[SlotContext]) -> ReplayProblems:
+        """Build the problems of ``contexts`` now and keep them; returns ``self``.
+
+        Each worker process gets its own copy of this object: built before the copies are
+        made, the problems are drawn once instead of once per replayed policy (the same
+        problems either way: each is seeded by its event id).
+        """
+        for ctx in contexts:
+            self(ctx)
+        return self
+
 
 @dataclass(frozen=True)
 class EvaluationRun:
@@ -354,6 +365,7 @@ def evaluate_policies(
     # The truth problems and the replay's share max_facings (14, both defaults), so one width
     # fills every table they ask for.
     _warm_caches(suite, labels, sorted(ws.products), max_facings=make.max_facings)
+    make.prepare(e.context for e in events)
     done = _run_tasks(tasks, n_jobs)
     for (kind, *_), (_, spent) in zip(tasks, done, strict=True):
         seconds[kind] = seconds.get(kind, 0.0) + spent
