@@ -165,3 +165,12 @@ def test_closed_loop_on_truth_draws_candidates_among_known_products() -> None:
         suite, ws, problems, eligible, chain.truth, ablations=True, **kw
     )
     assert set(ablations.frame["policy"]) == {p.name for p in ablation_policies(suite)}
+    # policies of one's own: the same candidate draws and sales noise, so a policy that makes
+    # no random choice of its own (each policy's generator is spawned by its position in the
+    # list) scores what it scored among the baselines
+    own = [p for p in baseline_policies(suite, online=True) if p.name == "Dynamic Program"]
+    chosen = closed_loop_on_truth(suite, ws, problems, eligible, chain.truth, policies=own, **kw)
+    pd.testing.assert_frame_equal(
+        chosen.frame.reset_index(drop=True),
+        first.frame[first.frame["policy"] == "Dynamic Program"].reset_index(drop=True),
+    )

@@ -406,6 +406,7 @@ def closed_loop_on_truth(
     ablations: bool = False,
     lam: float = 1.0,
     random_state: int | np.random.Generator | None = 0,
+    policies: Sequence[AssortmentPolicy] | None = None,
 ) -> GroundTruthResult:
     """Score the baselines (or the ablations) on the truth with sales feedback between rounds.
 
@@ -436,6 +437,11 @@ def closed_loop_on_truth(
         PEPF's uncertainty penalty.
     random_state : int, Generator or None
         Seed of the candidate draws and of the sales noise; the same for every policy.
+    policies : sequence of AssortmentPolicy, optional
+        Score these instead (``ablations`` and ``lam`` are then unused); give each its own
+        learning model (:class:`~shelfwise.assortment.payoffs.OnlinePayoffs`), or it does not
+        learn. Candidates and sales noise are those the baselines get; a policy's own random
+        choices come from a generator spawned by its position in the list.
     """
     rng = np.random.default_rng(random_state)
     refresh_seed, run_seed = (int(v) for v in rng.integers(2**63, size=2))
@@ -446,9 +452,11 @@ def closed_loop_on_truth(
         allowed=suite.rbp.model.product_ids_,
         random_state=refresh_seed,
     )
-    make = ablation_policies if ablations else baseline_policies
+    if policies is None:
+        make = ablation_policies if ablations else baseline_policies
+        policies = make(suite, lam=lam, online=True)
     return evaluate_on_truth(
-        make(suite, lam=lam, online=True),
+        policies,
         problems,
         truth,
         eligible=eligible,
