@@ -69,6 +69,7 @@ def _policies(suite: PayoffSuite) -> list[AssortmentPolicy]:
 
 
 def _chain(seed: int, tmp: Path) -> dict[str, Any]:
+    """Every replicate's closed-loop share per policy on the chain of ``seed`` (under ``tmp``)."""
     opts = DemoOptions()
     out = tmp / f"seed{seed}"
     chain = generate_chain(ChainConfig(), random_state=seed)

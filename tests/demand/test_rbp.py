@@ -21,6 +21,7 @@ from shelfwise.demand import (
     ConvergenceWarning,
     RBPModel,
     RBPPriors,
+    _sampler,
     facing_feature,
     pepf,
     random_truth,
@@ -314,26 +315,56 @@ def test_seeded_determinism(sim, fitted):
         np.testing.assert_array_equal(arr, again.posterior_.arrays()[name], err_msg=name)
 
 
-def test_batches_group_sparse_products_and_draws_return_in_product_order(sim):
-    # Product k is seen at 8 - k stores and sells 2**k times as much: the sampler batches the
-    # sparsest first (order reversed) and must hand each product its own draws back.
-    obs = sim.observations.copy()
+def test_batches_group_sparse_products_and_draws_return_in_product_order(sim, monkeypatch):
+    # Product k is seen at (6, 4, 5, 8, 7)[k] stores: batched as [1, 2, 0, 4, 3] (fewest
+    # first), an order that is not its own inverse. A stand-in for the NUTS runner returns
+    # each run's product index as every draw, flag and step size, so every array of the
+    # result must read 0, 1, 2, 3, 4 along its product axis.
+    obs = sim.observations
     k = obs["product_id"].str[1:].astype(int).to_numpy()
     store = obs["store_id"].str[1:].astype(int).to_numpy()
-    obs = obs[store < 8 - k].copy()
-    obs["rate"] *= 2.0 ** obs["product_id"].str[1:].astype(int)
+    obs = obs[store < np.array([6, 4, 5, 8, 7])[k]]
     stats = cell_stats(validate_observations(obs), normalise_clusters(sim.store_clusters))
-    assert list(batch_order(stats)) == [4, 3, 2, 1, 0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = RBPModel(random_state=0, **{**FAST, "batch_size": 2, "n_jobs": 2}).fit(
-            obs, sim.store_clusters
-        )
-    pred = model.predict_frame(obs[["product_id", "store_id", "facings"]])
-    observed = obs.groupby("product_id")["rate"].mean()
-    predicted = pred.assign(product_id=obs["product_id"].to_numpy()).groupby("product_id")["mean"]
-    ratio = predicted.mean() / observed
-    assert ratio.between(0.8, 1.25).all(), ratio.to_dict()
+    assert list(batch_order(stats)) == [1, 2, 0, 4, 3]
+    tagged = _sampler.product_data
+
+    def product_data(stats_, index, feature, noncentred=None):
+        return {**tagged(stats_, index, feature, noncentred), "tag": index.astype(np.float32)}
+
+    def build_runner(priors, n_clusters, n_slots, *, draws, **_):
+        width = 2 * n_clusters + 4 + 2 * n_slots  # the flat layout of param_slices
+
+        def runner(keys, pos0, data):
+            tag = np.asarray(data["tag"])
+            flat = np.broadcast_to(tag[:, None, None], (len(tag), draws, width))
+            per_draw = np.broadcast_to(tag[:, None], (len(tag), draws))
+            return flat, per_draw % 2 == 0, per_draw.astype(np.int64), tag
+
+        return runner
+
+    monkeypatch.setattr(_sampler, "product_data", product_data)
+    monkeypatch.setattr(_sampler, "_build_runner", build_runner)
+    raw = _sampler.sample(
+        stats,
+        RBPPriors(),
+        feature="log2",
+        tune=1,
+        draws=3,
+        chains=2,
+        seed=0,
+        target_accept=0.8,
+        max_tree_depth=5,
+        batch_size=2,
+        n_jobs=2,
+    )
+    want = np.arange(5)
+    for name in ("lb", "ls", "lt", "c"):
+        np.testing.assert_array_equal(raw.params[name][0, 0], want, err_msg=name)
+    for name in ("lbk", "lbs", "zs", "es", "ak"):
+        np.testing.assert_array_equal(raw.params[name][1, 2, :, 0], want, err_msg=name)
+    np.testing.assert_array_equal(raw.n_leapfrog[1, 2], want)
+    np.testing.assert_array_equal(raw.divergent[0, 1], want % 2 == 0)
+    np.testing.assert_array_equal(raw.step_size[1], want)
 
 
 def test_fit_sets_attributes_and_diagnostics(fitted, sim):

@@ -18,6 +18,7 @@ from shelfwise.evaluation import SalesFeedback, events_from_log
 from shelfwise.evaluation.groundtruth import DemandTruth, truth_table
 from shelfwise.evaluation.problems import eligible_products
 from shelfwise.exceptions import InvalidParameterError
+from shelfwise.pipeline import evaluate as evaluate_module
 from shelfwise.pipeline.assortment import Workspace, build_problems, load_workspace
 from shelfwise.pipeline.evaluate import ReplayProblems, closed_loop_on_truth, evaluate_policies
 from shelfwise.pipeline.suite import (
@@ -69,7 +70,9 @@ def test_results_do_not_depend_on_worker_processes(tmp_path: Path) -> None:
     assert {"replay", "truth", "truth_closed_loop", "scoring_wall"} <= set(workers.seconds)
 
 
-def test_prepared_replay_problems_are_the_lazily_built_ones(tmp_path: Path) -> None:
+def test_prepared_replay_problems_are_the_lazily_built_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     chain = generate_chain(
         ChainConfig(n_stores=4, n_products=16, weeks=3, displays_per_store=2), random_state=3
     )
@@ -88,7 +91,13 @@ def test_prepared_replay_problems_are_the_lazily_built_ones(tmp_path: Path) -> N
         return ReplayProblems(ws.displays, ws.products, graph, eligible, {}, random_state=5)
 
     prepared = make().prepare(contexts)
+
+    def no_more_draws(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a problem was built after prepare")
+
+    monkeypatch.setattr(evaluate_module, "generate_candidates", no_more_draws)
     built = [prepared(ctx) for ctx in contexts]
+    monkeypatch.undo()
     lazy = make()
     # built in the other order, one at a time: the same problems (each seeded by its event)
     for ctx, problem in reversed(list(zip(contexts, built, strict=True))):
@@ -169,6 +178,10 @@ def test_closed_loop_on_truth_draws_candidates_among_known_products() -> None:
     # no random choice of its own (each policy's generator is spawned by its position in the
     # list) scores what it scored among the baselines
     own = [p for p in baseline_policies(suite, online=True) if p.name == "Dynamic Program"]
+    with pytest.raises(InvalidParameterError, match="policies or ablations=True, not both"):
+        closed_loop_on_truth(
+            suite, ws, problems, eligible, chain.truth, policies=own, ablations=True, **kw
+        )
     chosen = closed_loop_on_truth(suite, ws, problems, eligible, chain.truth, policies=own, **kw)
     pd.testing.assert_frame_equal(
         chosen.frame.reset_index(drop=True),

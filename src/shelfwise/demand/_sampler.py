@@ -125,6 +125,16 @@ def batch_order(stats: CellStats) -> NDArray[np.intp]:
     leapfrog steps, against about 30 for most others). A vectorised batch advances in
     lock-step, every transition as long as its deepest tree, so mixing one such product into
     a batch of easy ones makes the whole batch pay for it; grouping them pays once.
+
+    Parameters
+    ----------
+    stats : CellStats
+        Sufficient statistics of the products to sample.
+
+    Returns
+    -------
+    ndarray of intp, shape (n_products,)
+        Product indices (into ``stats.product_ids``) by batched position.
     """
     return np.argsort(stats.slot_mask.sum(axis=1), kind="stable")
 
@@ -164,7 +174,8 @@ def sample(
     max_tree_depth : int
         Maximum NUTS tree doublings.
     batch_size : int
-        Products per vectorised run (the last batch is padded by repetition).
+        Products per vectorised run, taken in :func:`batch_order` (the last batch is padded
+        by repetition).
     n_jobs : int
         Batches run at once in threads (XLA releases the GIL).
     noncentred : ndarray of bool, shape (n_products, n_slots), optional
@@ -175,6 +186,7 @@ def sample(
     Returns
     -------
     RawDraws
+        Products in ``stats.product_ids`` order, however they were batched.
     """
     n_p = stats.n_products
     runner = _build_runner(
@@ -243,7 +255,7 @@ def sample(
     divs = [r[1] for r in ordered]
     lfs = [r[2] for r in ordered]
     steps = [r[3] for r in ordered]
-    back = np.argsort(order)  # fitting order -> position in ``order``
+    back = np.argsort(order)  # product index -> its position in ``order``
     params = {k: np.concatenate(v, axis=2)[:, :, back] for k, v in out.items() if k != "zs"}
     params["zs"] = params["lbs"]
     params["lbs"] = _log_store_coef(params, stats, nc_all)
@@ -273,4 +285,4 @@ def _log_store_coef(
     return out.astype(np.float32)
 
 
-__all__ = ["PARAM_NAMES", "RawDraws", "sample"]
+__all__ = ["PARAM_NAMES", "RawDraws", "batch_order", "sample"]

@@ -408,7 +408,7 @@ def closed_loop_on_truth(
     random_state: int | np.random.Generator | None = 0,
     policies: Sequence[AssortmentPolicy] | None = None,
 ) -> GroundTruthResult:
-    """Score the baselines (or the ablations) on the truth with sales feedback between rounds.
+    """Score the baselines, the ablations or ``policies`` on the truth with sales feedback.
 
     Each policy gets payoff models that learn from its own sales
     (:class:`~shelfwise.assortment.payoffs.OnlinePayoffs`), and each round's candidates are
@@ -442,7 +442,27 @@ def closed_loop_on_truth(
         learning model (:class:`~shelfwise.assortment.payoffs.OnlinePayoffs`), or it does not
         learn. Candidates and sales noise are those the baselines get; a policy's own random
         choices come from a generator spawned by its position in the list.
+
+    Returns
+    -------
+    GroundTruthResult
+        Every policy's true expected sales per display and round, with the oracle's.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``policies`` given with ``ablations=True`` (or as anything but a sequence).
     """
+    if policies is not None:
+        if isinstance(policies, str | bytes) or not isinstance(policies, Sequence):
+            raise InvalidParameterError(
+                f"policies must be a sequence of policies; got {type(policies).__name__}"
+            )
+        if ablations:
+            raise InvalidParameterError(
+                f"give policies or ablations=True, not both; got ablations=True and "
+                f"{len(policies)} policies"
+            )
     rng = np.random.default_rng(random_state)
     refresh_seed, run_seed = (int(v) for v in rng.integers(2**63, size=2))
     refresh = candidate_refresher(
