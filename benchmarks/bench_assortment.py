@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _chains import chain_setup
 
 from shelfwise.assortment.payoffs import RBPPayoffs
 from shelfwise.assortment.policies import EdgeRec3DPolicy
-from shelfwise.data.synthetic import EDGEREC3D_FOLDER, ChainConfig, generate_chain
 from shelfwise.evaluation.groundtruth import (
     GroundTruthResult,
     SalesFeedback,
@@ -52,17 +52,10 @@ from shelfwise.evaluation.groundtruth import (
 from shelfwise.pipeline.assortment import build_problems, drop_unknown_candidates, load_workspace
 from shelfwise.pipeline.demo import DemoOptions, run_demo
 from shelfwise.pipeline.evaluate import closed_loop_on_truth
-from shelfwise.pipeline.models import cluster_stores
 from shelfwise.pipeline.suite import (
     ablation_policies,
     baseline_policies,
-    fit_suite,
-    payoff_log,
-    payoff_observations,
-    time_split,
 )
-from shelfwise.storage import Repository, sqlite_url
-from shelfwise.storage.ingest import ingest_files
 
 REPEATS = 7
 REPLICATES = 3
@@ -125,26 +118,9 @@ def _replicates(results: list[GroundTruthResult]) -> dict[str, Any]:
 def _seed_shares(seed: int, tmp: Path) -> dict[str, Any]:
     """Ground-truth shares of the oracle on the chain of ``seed`` (truth only, no replay)."""
     opts = DemoOptions()
-    out = tmp / f"seed{seed}"
-    chain = generate_chain(ChainConfig(), random_state=seed)
-    written = chain.write(out / "data", fmt="csv")
-    repo = Repository.from_url(sqlite_url(out / "shelfwise.db"))
-    ingest_files(repo, [p for p in written if p.parent.name != EDGEREC3D_FOLDER])
-    clusters = cluster_stores(repo, out / "clusters", random_state=seed)
-    labels = {s: str(c) for s, c in clusters.model.labels_.items()}
-    ws = load_workspace(repo)
-    log = payoff_log(ws.visits, ws.displays)
-    train = log[log["visited_at"] < time_split(log, 0.25)]
-    obs = payoff_observations(train)
-    suite = fit_suite(
-        obs,
-        labels,
-        rbp_options={"draws": opts.eval_draws, "tune": opts.eval_tune},
-        ensemble_options={"epochs": opts.ensemble_epochs},
-        random_state=seed,
-    )
-    problems, eligible = build_problems(ws, clusters=labels, random_state=seed)
-    problems, _ = drop_unknown_candidates(problems, suite.rbp)
+    setup = chain_setup(seed, tmp / f"seed{seed}")
+    chain, ws, suite = setup.chain, setup.workspace, setup.suite
+    problems, eligible = list(setup.problems), setup.eligible
     base, abl = (
         evaluate_on_truth(
             policies,

@@ -24,24 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _chains import chain_setup
 
 from shelfwise.assortment.payoffs import OnlinePayoffs
 from shelfwise.assortment.policies import DynamicProgrammingPolicy, EdgeRec3DPolicy
 from shelfwise.assortment.problem import AssortmentPolicy
-from shelfwise.data.synthetic import EDGEREC3D_FOLDER, ChainConfig, generate_chain
-from shelfwise.pipeline.assortment import build_problems, drop_unknown_candidates, load_workspace
 from shelfwise.pipeline.demo import DemoOptions
 from shelfwise.pipeline.evaluate import closed_loop_on_truth
-from shelfwise.pipeline.models import cluster_stores
 from shelfwise.pipeline.suite import (
     PayoffSuite,
-    fit_suite,
-    payoff_log,
-    payoff_observations,
-    time_split,
 )
-from shelfwise.storage import Repository, sqlite_url
-from shelfwise.storage.ingest import ingest_files
 
 SEEDS = (0, 1, 2)
 REPLICATES = 3
@@ -71,25 +63,9 @@ def _policies(suite: PayoffSuite) -> list[AssortmentPolicy]:
 def _chain(seed: int, tmp: Path) -> dict[str, Any]:
     """Every replicate's closed-loop share per policy on the chain of ``seed`` (under ``tmp``)."""
     opts = DemoOptions()
-    out = tmp / f"seed{seed}"
-    chain = generate_chain(ChainConfig(), random_state=seed)
-    written = chain.write(out / "data", fmt="csv")
-    repo = Repository.from_url(sqlite_url(out / "shelfwise.db"))
-    ingest_files(repo, [p for p in written if p.parent.name != EDGEREC3D_FOLDER])
-    clusters = cluster_stores(repo, out / "clusters", random_state=seed)
-    labels = {s: str(c) for s, c in clusters.model.labels_.items()}
-    ws = load_workspace(repo)
-    log = payoff_log(ws.visits, ws.displays)
-    train = log[log["visited_at"] < time_split(log, 0.25)]
-    suite = fit_suite(
-        payoff_observations(train),
-        labels,
-        rbp_options={"draws": opts.eval_draws, "tune": opts.eval_tune},
-        with_ensemble=False,
-        random_state=seed,
-    )
-    problems, eligible = build_problems(ws, clusters=labels, random_state=seed)
-    problems, _ = drop_unknown_candidates(problems, suite.rbp)
+    setup = chain_setup(seed, tmp / f"seed{seed}", with_ensemble=False)
+    chain, ws, suite = setup.chain, setup.workspace, setup.suite
+    problems, eligible = setup.problems, setup.eligible
     shares: dict[str, list[float]] = {}
     for replicate in range(REPLICATES):
         result = closed_loop_on_truth(
