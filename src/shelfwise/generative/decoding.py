@@ -52,14 +52,34 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from shelfwise.domain import Display, Planogram, Position, Product
+from shelfwise.domain import Display, Planogram
 from shelfwise.exceptions import InvalidParameterError
-from shelfwise.generative.data import MODEL_CHANNELS, PlanogramCodec
+from shelfwise.generative._blocks import (
+    _OCCUPIED,
+    _Block,
+    _Catalog,
+    _labels,
+    _planogram,
+    _read_row,
+    _segment_labels,
+)
+from shelfwise.generative._structure import (
+    _FIT_EPS_CM,
+    _LOAD_EPS_KG,
+    _caps,
+    _contiguous,
+    _enforce_capacity,
+    _enforce_caps,
+    _enforce_load,
+    _gap_cm,
+    _levels,
+    _merge,
+    _pack,
+    _stable_group,
+)
+from shelfwise.generative.data import PlanogramCodec
 from shelfwise.planogram.rules import (
-    CategoryBlocking,
-    FacingsRange,
     Rulebook,
-    ShelfWidth,
     default_rulebook,
 )
 
@@ -89,11 +109,6 @@ may still report its across-shelves part. ``facings_range`` maxima are also guar
 the decoders' docstrings for the exact statements.
 """
 
-_OCCUPIED: Final = MODEL_CHANNELS.index("occupied")
-_X_STEPS_PER_CM: Final = 100
-_FIT_EPS_CM: Final = 1e-7  # below the validator's 1e-6 tolerance
-_LOAD_EPS_KG: Final = 1e-9
-
 
 @dataclass(frozen=True, slots=True)
 class ArrangeResult:
@@ -112,42 +127,6 @@ class ArrangeResult:
     unplaced: Mapping[str, int]
 
 
-@dataclass(slots=True)
-class _Block:
-    """A product block while decoding: product index (codec order), facings wide, left edge."""
-
-    product: int
-    facings: int
-    x_cm: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Catalog:
-    """Per-product arrays of a codec's vocabulary."""
-
-    products: tuple[Product, ...]
-    width: NDArray[np.float64]
-    depth: NDArray[np.float64]
-    weight: NDArray[np.float64]
-
-    @classmethod
-    def of(cls, codec: PlanogramCodec) -> _Catalog:
-        products = codec.catalog
-        return cls(
-            products=products,
-            width=np.array([p.width_cm or 0.0 for p in products], dtype=np.float64),
-            depth=np.array([p.depth_cm or 0.0 for p in products], dtype=np.float64),
-            weight=np.array([p.weight_kg or 0.0 for p in products], dtype=np.float64),
-        )
-
-    def deep(self, shelf_depth_cm: float) -> NDArray[np.int64]:
-        """Facings deep of each product on a shelf of this depth (at least 1)."""
-        with np.errstate(divide="ignore"):
-            n = np.floor_divide(shelf_depth_cm, self.depth)
-        return np.maximum(1, np.where(np.isfinite(n), n, 1)).astype(np.int64)
-
-
-# ---------------------------------------------------------------------------- input checks
 def _check_codec(codec: PlanogramCodec) -> None:
     if not isinstance(codec, PlanogramCodec):
         raise InvalidParameterError(f"codec must be a PlanogramCodec; got {type(codec).__name__}")
@@ -213,321 +192,6 @@ def _check_facings(facings: Mapping[str, int], codec: PlanogramCodec) -> dict[in
     return out
 
 
-# ----------------------------------------------------------------------------- reading
-def _nearest(
-    cells: NDArray[np.float64], attributes: NDArray[np.float64], allowed: NDArray[np.bool_]
-) -> NDArray[np.int64]:
-    """Index of the nearest allowed product of each cell, shape (K,) from (K, C) and (P, C)."""
-    d2 = ((cells[:, None, :] - attributes[None, :, :]) ** 2).sum(axis=2)
-    d2[:, ~allowed] = np.inf
-    best: NDArray[np.int64] = np.argmin(d2, axis=1).astype(np.int64)
-    return best
-
-
-def _snap_up(x_cm: float) -> float:
-    """``x_cm`` rounded up to the 0.01 cm grid (a hair below a grid point counts as on it)."""
-    steps = math.ceil(x_cm * _X_STEPS_PER_CM - 1e-6)
-    return max(0, steps) / _X_STEPS_PER_CM
-
-
-def _read_row(
-    labels: NDArray[np.int64], slot_cm: float, widths: NDArray[np.float64]
-) -> list[_Block]:
-    """Blocks of one shelf row (``labels``: product index per slot, -1 when empty).
-
-    See the module docstring: segments start at their first slot's left edge, blocks of a
-    segment follow one another, facings are read where each block's right edge falls.
-    """
-    n = labels.size
-    out: list[_Block] = []
-    k = 0
-    end = 0.0
-    while k < n:
-        p = int(labels[k])
-        if p < 0:
-            k += 1
-            continue
-        a = k
-        while k + 1 < n and labels[k + 1] == p:
-            k += 1
-        b = k
-        segment_start = a == 0 or labels[a - 1] < 0
-        x = _snap_up(a * slot_cm if segment_start else max(end, a * slot_cm))
-        next_occupied = b + 1 < n and labels[b + 1] >= 0
-        right = (b + (1.5 if next_occupied else 0.5)) * slot_cm
-        w = float(widths[p])
-        f = max(1, round((right - x) / w))
-        out.append(_Block(p, f, x))
-        end = x + f * w
-        k += 1
-    return out
-
-
-def _labels(
-    arr: NDArray[np.float64],
-    s: int,
-    attributes: NDArray[np.float64],
-    allowed: NDArray[np.bool_],
-) -> NDArray[np.int64]:
-    """Product index per slot of shelf row ``s`` (-1: empty or no product allowed)."""
-    n_slots = arr.shape[2]
-    labels = np.full(n_slots, -1, dtype=np.int64)
-    occupied = arr[_OCCUPIED, s] > 0
-    if occupied.any() and allowed.any():
-        labels[occupied] = _nearest(arr[:, s, occupied].T, attributes, allowed)
-    return labels
-
-
-def _segment_labels(
-    arr: NDArray[np.float64],
-    s: int,
-    attributes: NDArray[np.float64],
-    allowed: NDArray[np.bool_],
-    switch_cost: float,
-) -> NDArray[np.int64]:
-    """Product index per slot of row ``s`` by MAP segmentation (-1: empty).
-
-    Occupancy is read from the ``occupied`` channel as in :func:`decode_naive`; an occupied
-    slot is explained by an allowed product at its squared distance, and every change of
-    label along the shelf costs ``switch_cost``. The cheapest labelling (Viterbi) reads
-    products as the blocks they are in real planograms instead of a product per slot, so
-    noise in a few channels no longer splits a block into several products. With
-    ``switch_cost = 0`` this is the slot-by-slot nearest allowed product.
-    """
-    cells = arr[:, s, :].T  # (K, C)
-    cand = np.flatnonzero(allowed)
-    occupied = arr[_OCCUPIED, s] > 0
-    if cand.size == 0 or not occupied.any():
-        return np.full(cells.shape[0], -1, dtype=np.int64)
-    d2 = ((cells[:, None, :] - attributes[cand][None, :, :]) ** 2).sum(axis=2)  # (K, P')
-    empty = np.where(occupied, np.inf, 0.0)[:, None]
-    cost = np.hstack([np.where(occupied[:, None], d2, np.inf), empty])  # (K, M)
-    n_slots, m = cost.shape
-    acc = cost[0].copy()
-    back = np.zeros((n_slots, m), dtype=np.int64)
-    same = np.arange(m)
-    for k in range(1, n_slots):
-        j = int(np.argmin(acc))
-        switch = acc[j] + switch_cost
-        moved = switch < acc
-        back[k] = np.where(moved, j, same)
-        acc = np.where(moved, switch, acc) + cost[k]
-    path = np.empty(n_slots, dtype=np.int64)
-    path[-1] = int(np.argmin(acc))
-    for k in range(n_slots - 1, 0, -1):
-        path[k - 1] = back[k, path[k]]
-    labels = np.where(path < cand.size, cand[np.minimum(path, cand.size - 1)], -1)
-    return labels.astype(np.int64)
-
-
-def _position(s: int, b: _Block, product_ids: Sequence[str], deep: int) -> Position:
-    return Position(
-        shelf_index=s,
-        x_cm=b.x_cm,
-        product_id=product_ids[b.product],
-        facings_wide=b.facings,
-        facings_high=1,
-        facings_deep=deep,
-    )
-
-
-def _planogram(
-    display: Display,
-    shelves: Sequence[list[_Block]],
-    codec: PlanogramCodec,
-    cat: _Catalog,
-    provenance: str,
-) -> Planogram:
-    positions: list[Position] = []
-    for s, blocks in enumerate(shelves):
-        deep = cat.deep(display.shelves[s].depth_cm)
-        positions.extend(_position(s, b, codec.product_ids, int(deep[b.product])) for b in blocks)
-    positions.sort(key=lambda p: (p.shelf_index, p.x_cm))
-    return Planogram(
-        display_id=display.display_id,
-        version=1,
-        positions=tuple(positions),
-        provenance=provenance,
-    )
-
-
-# --------------------------------------------------------------------------- structure
-def _levels(rulebook: Rulebook, display: Display) -> list[str]:
-    """Grouping levels of the category_blocking rules acting on the display, in rule order."""
-    levels: list[str] = []
-    for rule in rulebook.of_type("category_blocking"):
-        if (
-            isinstance(rule, CategoryBlocking)
-            and rule.applies_to(display.kind)
-            and rule.level not in levels
-        ):
-            levels.append(rule.level)
-    return levels
-
-
-def _gap_cm(rulebook: Rulebook, display: Display) -> float:
-    gaps = [
-        r.gap_cm
-        for r in rulebook.of_type("shelf_width")
-        if isinstance(r, ShelfWidth) and r.applies_to(display.kind)
-    ]
-    return max(gaps, default=0.0)
-
-
-def _caps(rulebook: Rulebook, display: Display, product_ids: Sequence[str]) -> dict[int, int]:
-    """Most facings per product allowed by the facings_range rules acting on the display."""
-    caps: dict[int, int] = {}
-    for rule in rulebook.of_type("facings_range"):
-        if not isinstance(rule, FacingsRange) or not rule.applies_to(display.kind):
-            continue
-        for i, pid in enumerate(product_ids):
-            hi = rule.per_product[pid][1] if pid in rule.per_product else rule.max_facings
-            if hi is not None:
-                caps[i] = min(caps.get(i, hi), hi)
-    return caps
-
-
-def _group_of(product: Product, level: str) -> str | None:
-    value: str | None = getattr(product, level)
-    return value
-
-
-def _stable_group(blocks: list[_Block], levels: Sequence[str], cat: _Catalog) -> list[_Block]:
-    """Blocks of one group together, groups in order of first appearance, nested by level.
-
-    A block whose product has no group at a level is a group of its own there.
-    """
-    if not levels:
-        return blocks
-    groups: dict[tuple[str, str | int], list[_Block]] = {}
-    for i, b in enumerate(blocks):
-        g = _group_of(cat.products[b.product], levels[0])
-        key: tuple[str, str | int] = ("group", g) if g is not None else ("none", i)
-        groups.setdefault(key, []).append(b)
-    return [b for members in groups.values() for b in _stable_group(members, levels[1:], cat)]
-
-
-def _contiguous(
-    blocks: list[_Block], levels: Sequence[str], cat: _Catalog
-) -> tuple[list[_Block], list[_Block]]:
-    """Drop blocks until every group of every level forms one run (kept, dropped).
-
-    For a group in several runs, the run with the most facings stays (the first on a tie).
-    Nested levels (category > subcategory) never need a drop after :func:`_stable_group`;
-    levels that cut across each other (subcategory and brand) may. Dropping blocks never splits
-    a run, so one pass over the levels suffices.
-    """
-    dropped: list[_Block] = []
-    for level in levels:
-        runs: list[tuple[str | None, list[int]]] = []
-        for i, b in enumerate(blocks):
-            g = _group_of(cat.products[b.product], level)
-            if runs and g is not None and runs[-1][0] == g:
-                runs[-1][1].append(i)
-            else:
-                runs.append((g, [i]))
-        by_group: dict[str, list[list[int]]] = {}
-        for g, members in runs:
-            if g is not None:
-                by_group.setdefault(g, []).append(members)
-        drop: set[int] = set()
-        for group_runs in by_group.values():
-            if len(group_runs) > 1:
-                sizes = [sum(blocks[i].facings for i in r) for r in group_runs]
-                keep = sizes.index(max(sizes))
-                for j, r in enumerate(group_runs):
-                    if j != keep:
-                        drop.update(r)
-        dropped.extend(blocks[i] for i in sorted(drop))
-        blocks = [b for i, b in enumerate(blocks) if i not in drop]
-    return blocks, dropped
-
-
-def _merge(blocks: list[_Block]) -> list[_Block]:
-    """Adjacent blocks of one product become one block."""
-    out: list[_Block] = []
-    for b in blocks:
-        if out and out[-1].product == b.product:
-            out[-1].facings += b.facings
-        else:
-            out.append(_Block(b.product, b.facings, b.x_cm))
-    return out
-
-
-def _pack(
-    blocks: list[_Block], width_cm: float, gap_cm: float, widths: NDArray[np.float64]
-) -> list[_Block]:
-    """Blocks left to right from x = 0 (``gap_cm`` apart); facings past the shelf's end drop."""
-    out: list[_Block] = []
-    end: float | None = None
-    for b in blocks:
-        x = 0.0 if end is None else _snap_up(end + gap_cm)
-        w = float(widths[b.product])
-        k = min(b.facings, math.floor((width_cm + _FIT_EPS_CM - x) / w)) if x < width_cm else 0
-        if k < 1:
-            continue
-        out.append(_Block(b.product, k, x))
-        end = x + k * w
-    return out
-
-
-def _largest(
-    shelves: Sequence[list[_Block]],
-    key: NDArray[np.float64] | None = None,
-    product: int | None = None,
-) -> tuple[int, int]:
-    """(shelf, index) of the block with the most facings (or the largest ``key``), last on ties."""
-    best: tuple[float, int, int] | None = None
-    for s, blocks in enumerate(shelves):
-        for i, b in enumerate(blocks):
-            if product is not None and b.product != product:
-                continue
-            size = float(b.facings) if key is None else float(key[b.product]) * b.facings
-            if best is None or size >= best[0]:
-                best = (size, s, i)
-    if best is None:  # pragma: no cover - callers only ask when such a block exists
-        raise InvalidParameterError("no block to take a facing from")
-    return best[1], best[2]
-
-
-def _take_one(shelves: list[list[_Block]], s: int, i: int) -> None:
-    shelves[s][i].facings -= 1
-    if shelves[s][i].facings == 0:
-        del shelves[s][i]
-
-
-def _enforce_caps(shelves: list[list[_Block]], caps: Mapping[int, int]) -> None:
-    totals: dict[int, int] = {}
-    for blocks in shelves:
-        for b in blocks:
-            totals[b.product] = totals.get(b.product, 0) + b.facings
-    for p, total in totals.items():
-        for _ in range(total - caps.get(p, total)):
-            s, i = _largest(shelves, product=p)
-            _take_one(shelves, s, i)
-
-
-def _enforce_load(blocks: list[_Block], max_load_kg: float, unit_kg: NDArray[np.float64]) -> None:
-    """Take facings off the heaviest positions until the full shelf is within its load.
-
-    ``unit_kg`` is the weight of one facing wide (weight x facings deep) of each product.
-    """
-    shelf = [blocks]
-    while blocks and sum(unit_kg[b.product] * b.facings for b in blocks) > (
-        max_load_kg + _LOAD_EPS_KG
-    ):
-        s, i = _largest(shelf, key=unit_kg)
-        _take_one(shelf, s, i)
-
-
-def _enforce_capacity(shelves: list[list[_Block]], max_slots: int) -> None:
-    total = sum(b.facings for blocks in shelves for b in blocks)
-    for _ in range(total - max_slots):
-        s, i = _largest(shelves)
-        _take_one(shelves, s, i)
-
-
-# ------------------------------------------------------------------------------ decoders
 def decode_naive(
     tensor: NDArray[np.floating] | NDArray[np.float32],
     display: Display,
