@@ -451,18 +451,14 @@ def closed_loop_on_truth(
     Raises
     ------
     InvalidParameterError
-        ``policies`` given with ``ablations=True`` (or as anything but a sequence).
+        ``policies`` given with ``ablations=True``; empty ``policies`` or repeated names
+        (from :func:`~shelfwise.evaluation.groundtruth.evaluate_on_truth`).
     """
-    if policies is not None:
-        if isinstance(policies, str | bytes) or not isinstance(policies, Sequence):
-            raise InvalidParameterError(
-                f"policies must be a sequence of policies; got {type(policies).__name__}"
-            )
-        if ablations:
-            raise InvalidParameterError(
-                f"give policies or ablations=True, not both; got ablations=True and "
-                f"{len(policies)} policies"
-            )
+    if policies is not None and ablations:
+        raise InvalidParameterError(
+            f"give policies or ablations=True, not both; got ablations=True and "
+            f"{len(policies)} policies"
+        )
     rng = np.random.default_rng(random_state)
     refresh_seed, run_seed = (int(v) for v in rng.integers(2**63, size=2))
     refresh = candidate_refresher(
