@@ -22,7 +22,13 @@ from shelfwise.assortment.policies import (
     ReplayAdapter,
     solve_lp_relaxation,
 )
-from shelfwise.assortment.policies._common import _random_vector, _random_vectors, _repair
+from shelfwise.assortment.policies._common import (
+    _per_facing,
+    _random_vector,
+    _random_vectors,
+    _repair,
+    _trim,
+)
 from shelfwise.assortment.problem import (
     AssortmentPolicy,
     DisplayProblem,
@@ -499,6 +505,10 @@ def test_genetic_repair_of_a_population_equals_the_literal_rule() -> None:
         want = np.stack([_repair_one_trim_at_a_time(row, gains, budget) for row in pop])
         np.testing.assert_array_equal(_repair(pop, gains, budget), want)
         np.testing.assert_array_equal(_repair(pop[0], gains, budget), want[0])
+        # the genetic baseline's own path: rows already within 0..cap, trimmed in place
+        inside = np.clip(pop, 0, cap)
+        np.testing.assert_array_equal(_trim(inside, _per_facing(gains), budget), want)
+        np.testing.assert_array_equal(inside, want)
     empty = np.zeros((0, 3), dtype=np.int64)
     assert _repair(empty, np.zeros((3, 4)), 2).shape == (0, 3)
 

@@ -176,20 +176,39 @@ def _repair(x: NDArray[np.int64], gains: NDArray[np.float64], max_slots: int) ->
     mean payoff per facing is lowest (ties: lowest column).
     """
     cap = gains.shape[1] - 1
-    pop = np.atleast_2d(np.clip(x, 0, cap)).astype(np.int64)
+    pop = np.atleast_2d(x).astype(np.int64)  # a copy, clipped in place
+    np.minimum(pop, cap, out=pop)
+    np.maximum(pop, 0, out=pop)
+    return _trim(pop, _per_facing(gains), max_slots).reshape(np.shape(x))
+
+
+def _per_facing(gains: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``gains[i, q] / q``: product i's predicted payoff per facing at q facings; ``inf`` at
+    q = 0 (a product without facings is never trimmed)."""
+    q = np.arange(gains.shape[1])
+    per = np.asarray(gains / np.maximum(q, 1), dtype=np.float64)
+    per[:, 0] = np.inf
+    return per
+
+
+def _trim(pop: NDArray[np.int64], per: NDArray[np.float64], max_slots: int) -> NDArray[np.int64]:
+    """:func:`_repair` for rows already within 0..Q, in place; ``per`` is :func:`_per_facing`.
+
+    A trim leaves every other product's value per facing unchanged and removes the product it
+    hits, unless it is the last trim: so the trims take products in stable ascending order of
+    value per facing until the overshoot is gone. (Plain fancy indexing and ufuncs, not
+    take/put_along_axis or clip: the genetic baseline calls this once per generation, where
+    numpy's per-call overhead is most of the cost.)
+    """
     over = pop.sum(axis=1) - max_slots
     bad = np.flatnonzero(over > 0)
     if bad.size:
-        # A trim leaves every other product's value per facing unchanged and removes the
-        # product it hits, unless it is the last trim: so the trims take products in stable
-        # ascending order of value per facing until the overshoot is gone.
         sub = pop[bad]
-        cols = np.arange(pop.shape[1])[None, :]
-        per_facing = np.where(sub > 0, gains[cols, sub] / np.maximum(sub, 1), np.inf)
-        order = np.argsort(per_facing, axis=1, kind="stable")
-        held = np.take_along_axis(sub, order, axis=1)
+        order = np.argsort(per[np.arange(pop.shape[1]), sub], axis=1, kind="stable")
+        at = np.arange(bad.size)[:, None]
+        held = sub[at, order]
         before = np.cumsum(held, axis=1) - held
-        cut = np.clip(over[bad, None] - before, 0, held)
-        np.put_along_axis(sub, order, held - cut, axis=1)
+        cut = np.minimum(np.maximum(over[bad, None] - before, 0), held)
+        sub[at, order] = held - cut
         pop[bad] = sub
-    return pop.reshape(np.shape(x))
+    return pop

@@ -9,11 +9,13 @@ from shelfwise.assortment.policies._common import (
     _check_float,
     _check_int,
     _gains,
+    _per_facing,
     _random_vectors,
     _repair,
     _state_vector,
     _table,
     _to_dict,
+    _trim,
 )
 from shelfwise.assortment.problem import (
     DisplayProblem,
@@ -76,6 +78,7 @@ class GeneticPolicy:
         if not ids:
             return {}
         gains = _gains(_table(self.payoffs, problem), problem)
+        per = _per_facing(gains)
         n, cap, budget = len(ids), problem.max_facings, problem.max_slots
         rows = np.arange(n)
 
@@ -90,6 +93,7 @@ class GeneticPolicy:
         )
         fit = fitness(pop)
         k = self.population - 1  # children per generation, next to the elite
+        each = np.arange(k)
         for _ in range(self.generations):
             # tournaments of two: column 0 picks the mother (or the parent to mutate)
             draws = rng.integers(self.population, size=(k, 2, 2))
@@ -97,11 +101,14 @@ class GeneticPolicy:
             parents = np.where(firsts, draws[..., 0], draws[..., 1])
             mother, father = pop[parents[:, 0]], pop[parents[:, 1]]
             crossed = np.where(rng.random((k, n)) < 0.5, mother, father)
-            mutated = mother.copy()
-            mutated[np.arange(k), rng.integers(n, size=k)] = rng.integers(cap + 1, size=k)
+            mutated = mother  # a copy already (fancy indexing), free to change
+            mutated[each, rng.integers(n, size=k)] = rng.integers(cap + 1, size=k)
             use_cross = rng.random(k) < self.crossover
             children = np.where(use_cross[:, None], crossed, mutated)
-            elite = pop[int(np.argmax(fit))]
-            pop = np.vstack([elite[None, :], _repair(children, gains, budget)])
+            nxt = np.empty_like(pop)
+            nxt[0] = pop[int(np.argmax(fit))]  # the elite
+            # parents lie within 0..cap and mutations draw from it: only the budget to mend
+            nxt[1:] = _trim(children, per, budget)
+            pop = nxt
             fit = fitness(pop)
         return _to_dict(ids, pop[int(np.argmax(fit))])
