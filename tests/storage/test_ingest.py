@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -245,6 +246,14 @@ def _bad_cases() -> list[tuple[str, str, pd.DataFrame, str]]:
             r"check digit; got '036000291453'",
         ),
         (
+            "gtin that lost its leading zeros",
+            "products",
+            PRODUCTS.assign(gtin=["36000291452", "", ""]),
+            r"products\.csv, row 1, column 'gtin': must be 8, 12, 13 or 14 digits with a valid GS1 "
+            r"check digit; it looks like one whose leading zeros were lost \(read as a number\?\): "
+            r"write it as '036000291452'; got '36000291452'",
+        ),
+        (
             "unparseable time",
             "visits",
             VISITS.assign(
@@ -320,6 +329,35 @@ def test_parquet_files_are_accepted(repo: Repository, tmp_path: Path) -> None:
     report = ingest_files(repo, [folder])
     assert report.totals()["visit_items"].new == 4
     assert repo.counts().positions == 3
+
+
+def test_parquet_gtins_stored_as_numbers_get_their_leading_zeros_back(
+    repo: Repository, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    # int64 as an ERP export writes them: UPC-A 036000291452 and 012345678905, an EAN-13 and a
+    # GTIN-8 with leading zeros of their own; float64 where a missing GTIN forces NaN
+    numbers = PRODUCTS.assign(
+        product_id=["P1", "P2", "P3"], gtin=[36000291452, 4006381333931, 12345678905]
+    )
+    numbers.to_parquet(folder / "products.parquet")
+    with_gap = PRODUCTS.iloc[:2].assign(product_id=["P4", "P5"], gtin=[np.nan, 1234565.0])
+    with_gap.to_parquet(folder / "more_products.parquet")
+    ingest_files(repo, [folder])
+    got = {p: repo.get_product(p).gtin for p in ("P1", "P2", "P3", "P4", "P5")}
+    assert got == {
+        "P1": "036000291452",
+        "P2": "4006381333931",
+        "P3": "012345678905",
+        "P4": None,
+        "P5": "01234565",
+    }
+    # a fraction is no GTIN: refused with its value, nothing stored
+    bad = PRODUCTS.iloc[:1].assign(product_id=["P6"], gtin=[36000291452.5])
+    bad.to_parquet(folder / "bad.parquet")
+    with pytest.raises(DataValidationError, match=r"column 'gtin': must be 8, 12, 13 or 14"):
+        ingest_files(repo, [folder / "bad.parquet"])
 
 
 # ---------------------------------------------------------------- stored data is never lost

@@ -179,6 +179,8 @@ def parse_table(
     """
     log = ProblemLog(file, max_problems)
     raw = raw.reset_index(drop=True)
+    if layout.name == LayoutName.PRODUCTS and "gtin" in raw.columns:
+        raw = raw.assign(gtin=gtin_text(raw["gtin"]))
     out = pd.DataFrame(index=raw.index)
     for col in layout.columns:
         if col.name in raw.columns:
@@ -206,17 +208,62 @@ def parse_table(
     return out
 
 
+#: GTIN lengths, shortest first. GS1 right-aligns every GTIN in a 14-digit field, so leading
+#: zeros never change which item a GTIN names (nor its check digit).
+GTIN_LENGTHS = (8, 12, 13, 14)
+_GTIN_RULE = "must be 8, 12, 13 or 14 digits with a valid GS1 check digit"
+
+
+def _zero_padded(digits: str) -> str:
+    """``digits`` with leading zeros up to the shortest GTIN length that holds them."""
+    width = next((n for n in GTIN_LENGTHS if n >= len(digits)), len(digits))
+    return digits.zfill(width)
+
+
+def gtin_text(raw: pd.Series) -> pd.Series:
+    """A gtin column as text; numbers get back the leading zeros a number cannot keep.
+
+    A column stored as numbers (a Parquet integer or float column, or a spreadsheet's export
+    of one) holds ``8157300011`` for the UPC-A ``008157300011``: each whole number from 0 to
+    10^14 - 1 is written with leading zeros up to the shortest GTIN length that holds it
+    (8, 12, 13 or 14 digits; any of them names the same item). Other numbers (fractions,
+    negatives) keep their own text, for the check digit rule to refuse. Text columns are
+    returned unchanged (a text GTIN missing its zeros is refused, with a hint).
+    """
+    if not pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        return raw
+    values = raw.astype("float64")
+    whole = values.notna() & (values == np.floor(values)) & (values >= 0) & (values < 1e14)
+    out = raw.astype(object).where(raw.notna(), None)
+    out[whole] = [_zero_padded(str(int(v))) for v in values[whole]]
+    return out
+
+
 def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
     if layout.name == LayoutName.PRODUCTS:
         gtin = frame["gtin"]
         has = gtin.notna().to_numpy()
-        valid = np.array([bool(g is None or gtin_is_valid(str(g))) for g in gtin.where(has, None)])
-        log.add_rows(
-            has & ~valid,
-            "gtin",
-            gtin,
-            "must be 8, 12, 13 or 14 digits with a valid GS1 check digit",
+        text = [str(g) if g is not None else "" for g in gtin.where(has, None)]
+        valid = np.array([not t or gtin_is_valid(t) for t in text])
+        # 9 to 11 digits that are a valid UPC-A once zero-padded: leading zeros lost on the
+        # way (a spreadsheet reading the code as a number); say so instead of only the rule.
+        zeros_lost = np.array(
+            [
+                t.isascii() and t.isdigit() and 9 <= len(t) <= 11 and gtin_is_valid(_zero_padded(t))
+                for t in text
+            ]
         )
+        log.add_rows(has & ~valid & ~zeros_lost, "gtin", gtin, _GTIN_RULE)
+        for r in np.flatnonzero(has & ~valid & zeros_lost)[: log.max_problems + 1]:
+            row = np.zeros(len(text), dtype=bool)
+            row[r] = True
+            log.add_rows(
+                row,
+                "gtin",
+                gtin,
+                f"{_GTIN_RULE}; it looks like one whose leading zeros were lost (read as a "
+                f"number?): write it as '{_zero_padded(text[r])}'",
+            )
         cur = frame["currency"]
         bad = cur.notna().to_numpy() & ~cur.astype(str).str.fullmatch(r"[A-Za-z]{3}").to_numpy()
         log.add_rows(bad, "currency", cur, "must be a 3-letter ISO 4217 code")
