@@ -146,3 +146,19 @@ def test_bad_arguments() -> None:
         replay(CopyPreviousPolicy(), [], runs=0)
     with pytest.raises(InvalidParameterError, match="missing"):
         events_from_log(pd.DataFrame({"visit_id": ["v"]}))
+
+
+def test_events_from_a_log_without_usable_rows_are_none() -> None:
+    log = pd.DataFrame(
+        {
+            "visit_id": ["v1"],
+            "store_id": ["S1"],
+            "display_id": ["D1"],
+            "visited_at": [pd.Timestamp("2026-01-05")],
+            "product_id": ["P1"],
+            "prev_facings": [None],
+            "payoff": [1.0],
+        }
+    )
+    assert events_from_log(log) == []
+    assert events_from_log(log.iloc[:0]) == []

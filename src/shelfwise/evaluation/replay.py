@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -130,24 +130,38 @@ def events_from_log(frame: pd.DataFrame) -> list[SlotEvent]:
         raise InvalidParameterError(f"log must have columns {needed}; missing {missing}")
     log = frame.dropna(subset=["prev_facings", "payoff", "product_id"])
     log = log.sort_values(["visited_at", "display_id", "visit_id", "product_id"], kind="stable")
+    if log.empty:
+        return []
+    # Visits in order of first appearance, each visit's rows in sorted order; the columns
+    # are read once as Python lists and sliced per visit (no per-visit pandas calls).
+    codes, _ = pd.factorize(log["visit_id"], sort=False)
+    rows = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[rows]) != 0])
+    ends = np.r_[starts[1:], len(rows)]
+    first = rows[starts]
+    visit_ids = log["visit_id"].to_numpy()[first].tolist()
+    stores = log["store_id"].to_numpy()[first].tolist()
+    displays = log["display_id"].to_numpy()[first].tolist()
+    times = log["visited_at"].iloc[first].tolist()
+    has_slots = "max_slots" in log.columns
+    slots_of: list[Any] = log["max_slots"].iloc[first].tolist() if has_slots else [0] * len(first)
+    products = log["product_id"].astype(str).to_numpy()[rows].tolist()
+    facings = log["prev_facings"].astype(int).to_numpy()[rows].tolist()
+    payoffs = log["payoff"].astype(float).to_numpy()[rows].tolist()
     events: list[SlotEvent] = []
     previous: dict[str, dict[str, int]] = {}
-    has_slots = "max_slots" in log.columns
-    for vid, g in log.groupby("visit_id", sort=False):
-        first = g.iloc[0]
-        display = str(first["display_id"])
-        state = dict(zip(g["product_id"].astype(str), g["prev_facings"].astype(int), strict=True))
+    for i, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        display = str(displays[i])
+        state = dict(zip(products[lo:hi], facings[lo:hi], strict=True))
         ctx = SlotContext(
-            event_id=str(vid),
-            store_id=str(first["store_id"]),
+            event_id=str(visit_ids[i]),
+            store_id=str(stores[i]),
             display_id=display,
-            time=pd.Timestamp(first["visited_at"]).to_pydatetime(),
-            max_slots=int(first["max_slots"]) if has_slots else None,
+            time=pd.Timestamp(times[i]).to_pydatetime(),
+            max_slots=int(slots_of[i]) if has_slots else None,
             previous_state=previous.get(display, {}),
         )
-        events.append(
-            SlotEvent(ctx, tuple(state), tuple(state.values()), tuple(g["payoff"].astype(float)))
-        )
+        events.append(SlotEvent(ctx, tuple(state), tuple(state.values()), tuple(payoffs[lo:hi])))
         previous[display] = state
     return events
 
