@@ -677,3 +677,22 @@ def test_replay_adapter_runs_a_policy_in_the_replay_evaluator() -> None:
     again.reset(np.random.default_rng(0))
     again.update(events[0].context, {"a": (2, 4.0)})
     assert again.recommend(events[0].context) == rec
+
+
+def test_genetic_draws_are_those_of_the_first_version() -> None:
+    """A short run that stops far from the optimum, so its answer depends on every random
+    draw: the recommendations were recorded with the genetic baseline of commit 44d387d (before
+    its speed-up), which must not change the order or use of the draws."""
+    rng = np.random.default_rng(2024)
+    ids = [f"p{i:02d}" for i in range(12)]
+    mean = {
+        p: np.concatenate([[0.0], np.cumsum(rng.gamma(1.0, 1.0, 6) * np.linspace(1, 0.2, 6))])
+        for p in ids
+    }
+    problem = _problem({"p00": 7, "p01": 4, "p02": 9}, ids[3:], max_slots=20, max_facings=6)
+    genetic = GeneticPolicy(FakePayoffs(mean), population=10, generations=3)
+    recorded = [
+        {"p00": 1, "p02": 6, "p03": 5, "p04": 3, "p09": 2, "p10": 3},
+        {"p03": 5, "p04": 4, "p06": 5, "p09": 6},
+    ]
+    assert [genetic.recommend(problem, np.random.default_rng(s)) for s in (0, 1)] == recorded

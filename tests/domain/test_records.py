@@ -151,4 +151,10 @@ def test_gtin_check_digit(gtin: str, ok: bool) -> None:
 @given(st.text(alphabet="0123456789", min_size=11, max_size=11))
 def test_every_upc_body_has_exactly_one_valid_check_digit(body: str) -> None:
     valid = [d for d in "0123456789" if gtin_is_valid(body + d)]
-    assert len(valid) == 1
+    # all zeros passes the check digit but is no GTIN ("none" where numbers cannot be empty)
+    assert len(valid) == (0 if set(body) == {"0"} else 1)
+
+
+def test_all_zeros_is_no_gtin() -> None:
+    assert not any(gtin_is_valid("0" * n) for n in (8, 12, 13, 14))
+    assert gtin_is_valid("00000017") and gtin_is_valid("012345678905")

@@ -162,3 +162,69 @@ def test_events_from_a_log_without_usable_rows_are_none() -> None:
     )
     assert events_from_log(log) == []
     assert events_from_log(log.iloc[:0]) == []
+
+
+def _events_one_visit_at_a_time(log: pd.DataFrame) -> list[SlotEvent]:
+    """events_from_log read literally: one pandas group per visit, in order of first row."""
+    log = log.dropna(subset=["visit_id", "prev_facings", "payoff", "product_id"])
+    log = log.sort_values(["visited_at", "display_id", "visit_id", "product_id"], kind="stable")
+    events, previous = [], {}
+    for vid, g in log.groupby("visit_id", sort=False):
+        first = g.iloc[0]
+        state = {str(p): int(q) for p, q in zip(g["product_id"], g["prev_facings"], strict=True)}
+        ctx = SlotContext(
+            str(vid),
+            str(first["store_id"]),
+            str(first["display_id"]),
+            pd.Timestamp(first["visited_at"]).to_pydatetime(),
+            int(first["max_slots"]),
+            previous.get(str(first["display_id"]), {}),
+        )
+        payoffs = tuple(float(v) for v in g["payoff"])
+        events.append(SlotEvent(ctx, tuple(state), tuple(state.values()), payoffs))
+        previous[str(first["display_id"])] = state
+    return events
+
+
+def test_events_equal_one_group_per_visit_on_a_shuffled_log_with_split_visits() -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for v in range(40):
+        display = f"D{v % 3}"
+        day = pd.Timestamp("2026-01-01") + pd.Timedelta(days=v // 3)
+        for p in rng.choice(8, size=int(rng.integers(1, 5)), replace=False):
+            rows.append(
+                (
+                    f"v{v:02d}",
+                    "S1",
+                    display,
+                    day,
+                    f"P{p}",
+                    int(rng.integers(0, 4)),
+                    float(rng.gamma(2.0)),
+                    12,
+                )
+            )
+    log = pd.DataFrame(
+        rows,
+        columns=[
+            "visit_id",
+            "store_id",
+            "display_id",
+            "visited_at",
+            "product_id",
+            "prev_facings",
+            "payoff",
+            "max_slots",
+        ],
+    )
+    # one visit's rows logged at two times: after sorting they are not next to each other
+    log.loc[log["visit_id"] == "v05", "visited_at"] = [
+        pd.Timestamp("2026-01-02") + pd.Timedelta(days=3 * i)
+        for i in range(int((log["visit_id"] == "v05").sum()))
+    ]
+    log.loc[3, "payoff"] = None  # skipped
+    log = log.sample(frac=1.0, random_state=4)
+    got = events_from_log(log)
+    assert got == _events_one_visit_at_a_time(log)
+    assert [type(a) for e in got for a in e.actions] == [int] * sum(len(e.actions) for e in got)

@@ -336,8 +336,8 @@ def test_parquet_gtins_stored_as_numbers_get_their_leading_zeros_back(
 ) -> None:
     folder = tmp_path / "pq"
     folder.mkdir()
-    # int64 as an ERP export writes them: UPC-A 036000291452 and 012345678905, an EAN-13 and a
-    # GTIN-8 with leading zeros of their own; float64 where a missing GTIN forces NaN
+    # int64 as an ERP export writes them: UPC-A 036000291452 and 012345678905 and an EAN-13;
+    # float64 where a missing GTIN forces NaN, with a GTIN-8 that has a leading zero
     numbers = PRODUCTS.assign(
         product_id=["P1", "P2", "P3"], gtin=[36000291452, 4006381333931, 12345678905]
     )
@@ -353,11 +353,18 @@ def test_parquet_gtins_stored_as_numbers_get_their_leading_zeros_back(
         "P4": None,
         "P5": "01234565",
     }
-    # a fraction is no GTIN: refused with its value, nothing stored
-    bad = PRODUCTS.iloc[:1].assign(product_id=["P6"], gtin=[36000291452.5])
-    bad.to_parquet(folder / "bad.parquet")
-    with pytest.raises(DataValidationError, match=r"column 'gtin': must be 8, 12, 13 or 14"):
-        ingest_files(repo, [folder / "bad.parquet"])
+    # no GTIN: a fraction, 0 (an integer column's "none"), a float32 (too narrow for 12
+    # digits: its number is not the one written); refused with the value, nothing stored
+    for case, column in [
+        ("fraction", pd.Series([36000291452.5])),
+        ("zero", pd.Series([0], dtype="int64")),
+        ("float32", pd.Series([36000291452], dtype="float32")),
+    ]:
+        bad = PRODUCTS.iloc[:1].assign(product_id=["P6"], gtin=column)
+        bad.to_parquet(folder / f"bad_{case}.parquet")
+        with pytest.raises(DataValidationError, match=r"column 'gtin': must be 8, 12, 13 or 14"):
+            ingest_files(repo, [folder / f"bad_{case}.parquet"])
+    assert repo.counts().products == 5
 
 
 # ---------------------------------------------------------------- stored data is never lost

@@ -16,7 +16,7 @@ import pandas as pd
 
 from shelfwise.data.io import index_columns
 from shelfwise.data.layouts import Column, Layout, LayoutName
-from shelfwise.domain import gtin_is_valid
+from shelfwise.domain import gtin_is_valid, gtin_zero_padded
 from shelfwise.exceptions import DataProblem, DataValidationError
 
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -208,34 +208,27 @@ def parse_table(
     return out
 
 
-#: GTIN lengths, shortest first. GS1 right-aligns every GTIN in a 14-digit field, so leading
-#: zeros never change which item a GTIN names (nor its check digit).
-GTIN_LENGTHS = (8, 12, 13, 14)
 _GTIN_RULE = "must be 8, 12, 13 or 14 digits with a valid GS1 check digit"
-
-
-def _zero_padded(digits: str) -> str:
-    """``digits`` with leading zeros up to the shortest GTIN length that holds them."""
-    width = next((n for n in GTIN_LENGTHS if n >= len(digits)), len(digits))
-    return digits.zfill(width)
 
 
 def gtin_text(raw: pd.Series) -> pd.Series:
     """A gtin column as text; numbers get back the leading zeros a number cannot keep.
 
-    A column stored as numbers (a Parquet integer or float column, or a spreadsheet's export
-    of one) holds ``8157300011`` for the UPC-A ``008157300011``: each whole number from 0 to
-    10^14 - 1 is written with leading zeros up to the shortest GTIN length that holds it
-    (8, 12, 13 or 14 digits; any of them names the same item). Other numbers (fractions,
-    negatives) keep their own text, for the check digit rule to refuse. Text columns are
-    returned unchanged (a text GTIN missing its zeros is refused, with a hint).
+    A column stored as numbers (a Parquet integer or float64 column) holds ``8157300011`` for
+    the UPC-A ``008157300011``: each whole number from 0 to 10^14 - 1 is written with leading
+    zeros up to the shortest GTIN length that holds it (8, 12, 13 or 14 digits; any of them
+    names the same item). Other numbers (fractions, negatives) keep their own text, for the
+    check digit rule to refuse, and so do narrower floats (a float32 cannot hold 12 digits:
+    its number may not be the one written). Text columns (every CSV column) are returned
+    unchanged: a text GTIN missing its zeros is refused, with a hint.
     """
-    if not pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+    wide_float = pd.api.types.is_float_dtype(raw) and getattr(raw.dtype, "itemsize", 0) == 8
+    if pd.api.types.is_bool_dtype(raw) or not (pd.api.types.is_integer_dtype(raw) or wide_float):
         return raw
     values = raw.astype("float64")
     whole = values.notna() & (values == np.floor(values)) & (values >= 0) & (values < 1e14)
     out = raw.astype(object).where(raw.notna(), None)
-    out[whole] = [_zero_padded(str(int(v))) for v in values[whole]]
+    out[whole] = [gtin_zero_padded(str(int(v))) for v in values[whole]]
     return out
 
 
@@ -249,7 +242,10 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
         # way (a spreadsheet reading the code as a number); say so instead of only the rule.
         zeros_lost = np.array(
             [
-                t.isascii() and t.isdigit() and 9 <= len(t) <= 11 and gtin_is_valid(_zero_padded(t))
+                t.isascii()
+                and t.isdigit()
+                and 9 <= len(t) <= 11
+                and gtin_is_valid(gtin_zero_padded(t))
                 for t in text
             ]
         )
@@ -262,7 +258,7 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
                 "gtin",
                 gtin,
                 f"{_GTIN_RULE}; it looks like one whose leading zeros were lost (read as a "
-                f"number?): write it as '{_zero_padded(text[r])}'",
+                f"number?): write it as '{gtin_zero_padded(text[r])}'",
             )
         cur = frame["currency"]
         bad = cur.notna().to_numpy() & ~cur.astype(str).str.fullmatch(r"[A-Za-z]{3}").to_numpy()

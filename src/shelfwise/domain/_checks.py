@@ -54,14 +54,29 @@ def optional_number(
     return require_number(value, name, where, gt=gt, ge=ge)
 
 
+#: GTIN lengths, shortest first. GS1 right-aligns every GTIN in a 14-digit field, so leading
+#: zeros change neither which item a GTIN names nor its check digit.
+GTIN_LENGTHS = (8, 12, 13, 14)
+
+
 def gtin_is_valid(gtin: str) -> bool:
     """Whether ``gtin`` is a GTIN-8/12/13/14 of digits with a correct GS1 mod-10 check digit.
 
     The check digit makes the weighted digit sum (weights 3, 1, 3, ... from the rightmost body
-    digit) a multiple of 10.
+    digit) a multiple of 10. All zeros (which GS1 never assigns, and which systems without
+    empty numbers write for "no GTIN") is not valid.
     """
-    if not (gtin.isascii() and gtin.isdigit()) or len(gtin) not in (8, 12, 13, 14):
+    if not (gtin.isascii() and gtin.isdigit()) or len(gtin) not in GTIN_LENGTHS:
+        return False
+    if not gtin.strip("0"):
         return False
     body, check = gtin[:-1], int(gtin[-1])
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10 == check
+
+
+def gtin_zero_padded(digits: str) -> str:
+    """``digits`` with leading zeros up to the shortest GTIN length that holds them (a GTIN
+    whose zeros were lost, e.g. stored as a number); longer texts unchanged."""
+    width = next((n for n in GTIN_LENGTHS if n >= len(digits)), len(digits))
+    return digits.zfill(width)

@@ -114,7 +114,7 @@ def events_from_log(frame: pd.DataFrame) -> list[SlotEvent]:
 
     ``frame`` is :meth:`Repository.visits_frame` output (or any frame with visit_id, store_id,
     display_id, visited_at, product_id, prev_facings, payoff and optionally max_slots). Rows
-    without payoff or facings are skipped. Events are in time order per display.
+    without visit id, payoff or facings are skipped. Events are in time order per display.
     """
     needed = [
         "visit_id",
@@ -128,7 +128,7 @@ def events_from_log(frame: pd.DataFrame) -> list[SlotEvent]:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise InvalidParameterError(f"log must have columns {needed}; missing {missing}")
-    log = frame.dropna(subset=["prev_facings", "payoff", "product_id"])
+    log = frame.dropna(subset=["visit_id", "prev_facings", "payoff", "product_id"])
     log = log.sort_values(["visited_at", "display_id", "visit_id", "product_id"], kind="stable")
     if log.empty:
         return []
