@@ -250,8 +250,8 @@ def _bad_cases() -> list[tuple[str, str, pd.DataFrame, str]]:
             "products",
             PRODUCTS.assign(gtin=["36000291452", "", ""]),
             r"products\.csv, row 1, column 'gtin': must be 8, 12, 13 or 14 digits with a valid GS1 "
-            r"check digit; it looks like one whose leading zeros were lost \(read as a number\?\): "
-            r"write it as '036000291452'; got '36000291452'",
+            r"check digit; it looks like a UPC-A whose leading zeros were lost \(read as a "
+            r"number\?\): pad it with zeros to 12 digits; got '36000291452'",
         ),
         (
             "unparseable time",

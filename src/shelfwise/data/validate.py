@@ -238,28 +238,22 @@ def _layout_rules(frame: pd.DataFrame, layout: Layout, log: ProblemLog) -> None:
         has = gtin.notna().to_numpy()
         text = [str(g) if g is not None else "" for g in gtin.where(has, None)]
         valid = np.array([not t or gtin_is_valid(t) for t in text])
-        # 9 to 11 digits that are a valid UPC-A once zero-padded: leading zeros lost on the
-        # way (a spreadsheet reading the code as a number); say so instead of only the rule.
+        # 9 to 11 digits that are a valid UPC-A once zero-padded to 12: leading zeros lost on
+        # the way (a spreadsheet reading the code as a number); say so, not only the rule.
         zeros_lost = np.array(
             [
-                t.isascii()
-                and t.isdigit()
-                and 9 <= len(t) <= 11
-                and gtin_is_valid(gtin_zero_padded(t))
+                t.isascii() and t.isdigit() and 9 <= len(t) <= 11 and gtin_is_valid(t.zfill(12))
                 for t in text
             ]
         )
         log.add_rows(has & ~valid & ~zeros_lost, "gtin", gtin, _GTIN_RULE)
-        for r in np.flatnonzero(has & ~valid & zeros_lost)[: log.max_problems + 1]:
-            row = np.zeros(len(text), dtype=bool)
-            row[r] = True
-            log.add_rows(
-                row,
-                "gtin",
-                gtin,
-                f"{_GTIN_RULE}; it looks like one whose leading zeros were lost (read as a "
-                f"number?): write it as '{gtin_zero_padded(text[r])}'",
-            )
+        log.add_rows(
+            has & ~valid & zeros_lost,
+            "gtin",
+            gtin,
+            f"{_GTIN_RULE}; it looks like a UPC-A whose leading zeros were lost (read as a "
+            "number?): pad it with zeros to 12 digits",
+        )
         cur = frame["currency"]
         bad = cur.notna().to_numpy() & ~cur.astype(str).str.fullmatch(r"[A-Za-z]{3}").to_numpy()
         log.add_rows(bad, "currency", cur, "must be a 3-letter ISO 4217 code")

@@ -1,6 +1,6 @@
 """Typed domain records shared by every shelfwise subpackage."""
 
-from shelfwise.domain._checks import GTIN_LENGTHS, gtin_is_valid, gtin_zero_padded
+from shelfwise.domain._checks import gtin_is_valid, gtin_zero_padded
 from shelfwise.domain.records import (
     Display,
     DisplayKind,
@@ -18,7 +18,6 @@ from shelfwise.domain.records import (
 )
 
 __all__ = [
-    "GTIN_LENGTHS",
     "Display",
     "DisplayKind",
     "DisplayRecommendation",
