@@ -472,6 +472,33 @@ def test_predict_frame_matches_predict(fitted):
     assert out["store_seen"].all()
 
 
+def test_predict_frame_without_quantiles_gives_the_same_moments(fitted):
+    # A new store draws its coefficients from the cluster level: the moments must come from the
+    # same seeded draws with or without the predictive draws made after them.
+    label = fitted.cluster_labels_[0]
+    frame = pd.DataFrame(
+        {
+            "product_id": ["P0001", "P0001", "P0004", "P0002", "P0002"],
+            "store_id": ["S0002", "S0002", "S0005", "S-NEW", "S-NEW"],
+            "facings": [1.0, 3.0, 0.0, 2.0, 4.0],
+            "cluster": label,
+        }
+    )
+    full = fitted.predict_frame(frame)
+    moments = fitted.predict_frame(frame, quantiles=False)
+    assert list(moments.columns) == [
+        *frame.columns,
+        "mean",
+        "sd",
+        "sd_mean",
+        "p_zero",
+        "store_seen",
+    ]
+    pd.testing.assert_frame_equal(moments, full[moments.columns])
+    assert not moments["store_seen"].iloc[3:].any()
+    assert moments.loc[2, "mean"] == 0.0
+
+
 # ---------------------------------------------------------------- PEPF
 def test_pepf_formula_and_validation():
     np.testing.assert_allclose(pepf([1.0, 2.0], [0.5, 1.0], lam=2.0), [0.0, 0.0])

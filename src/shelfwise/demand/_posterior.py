@@ -150,6 +150,65 @@ class PredictiveDraws:
     draws: NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PredictiveMoments:
+    """Moments of the posterior predictive of one (product, store) over several facing counts.
+
+    The fields of :class:`PredictiveDraws` that are exact given the parameter draws; no
+    predictive draws are made, so computing them consumes no random numbers.
+    """
+
+    mean: NDArray[np.float64]
+    sd: NDArray[np.float64]
+    p_zero: NDArray[np.float64]
+    sd_mean: NDArray[np.float64]
+
+
+def _hurdle_gamma(
+    beta: NDArray[np.float64],
+    eta0: NDArray[np.float64],
+    slope: NDArray[np.float64],
+    facings: NDArray[np.float64],
+    feature: str,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gamma means ``mu`` and hurdle probabilities ``P(r > 0)``, shape (n_facings, n_draws)."""
+    q = np.asarray(facings, dtype=np.float64)
+    x = facing_feature(q, feature)[:, None]
+    on = x > 0
+    xs = np.where(on, x, 1.0)
+    mu = xs * beta[None, :]
+    p_pos = np.where(on, -np.expm1(-np.exp(eta0[None, :] + slope[None, :] * np.log(xs))), 0.0)
+    return mu, p_pos
+
+
+def _moments(
+    mu: NDArray[np.float64], p_pos: NDArray[np.float64], sig: NDArray[np.float64]
+) -> PredictiveMoments:
+    mean_t = p_pos * mu
+    second = p_pos * (sig[None, :] ** 2 + mu**2)
+    mean = mean_t.mean(axis=1)
+    var = np.maximum(second.mean(axis=1) - mean**2, 0.0)
+    return PredictiveMoments(
+        mean=mean,
+        sd=np.sqrt(var),
+        p_zero=1.0 - p_pos.mean(axis=1),
+        sd_mean=mean_t.std(axis=1),
+    )
+
+
+def predictive_moments(
+    beta: NDArray[np.float64],
+    sig: NDArray[np.float64],
+    eta0: NDArray[np.float64],
+    slope: NDArray[np.float64],
+    facings: NDArray[np.float64],
+    feature: str,
+) -> PredictiveMoments:
+    """Mean, sd, P(0) and epistemic sd of the hurdle-Gamma predictive, without draws."""
+    mu, p_pos = _hurdle_gamma(beta, eta0, slope, facings, feature)
+    return _moments(mu, p_pos, sig)
+
+
 def predictive(
     beta: NDArray[np.float64],
     sig: NDArray[np.float64],
@@ -160,25 +219,17 @@ def predictive(
     rng: np.random.Generator,
 ) -> PredictiveDraws:
     """Hurdle-Gamma predictive at each facing count (0 facings gives r = 0 surely)."""
-    q = np.asarray(facings, dtype=np.float64)
-    x = facing_feature(q, feature)[:, None]
-    on = x > 0
-    xs = np.where(on, x, 1.0)
-    mu = xs * beta[None, :]
-    p_pos = np.where(on, -np.expm1(-np.exp(eta0[None, :] + slope[None, :] * np.log(xs))), 0.0)
-    mean_t = p_pos * mu
-    second = p_pos * (sig[None, :] ** 2 + mu**2)
-    mean = mean_t.mean(axis=1)
-    var = np.maximum(second.mean(axis=1) - mean**2, 0.0)
+    mu, p_pos = _hurdle_gamma(beta, eta0, slope, facings, feature)
+    m = _moments(mu, p_pos, sig)
     shape = (mu / sig[None, :]) ** 2
     g = rng.gamma(shape, mu / shape)
     draws = np.where(rng.uniform(size=mu.shape) < p_pos, np.maximum(g, 0.0), 0.0)
     quant = np.quantile(draws, QUANTILE_LEVELS, axis=1).T
     return PredictiveDraws(
-        mean=mean,
-        sd=np.sqrt(var),
-        p_zero=1.0 - p_pos.mean(axis=1),
-        sd_mean=mean_t.std(axis=1),
+        mean=m.mean,
+        sd=m.sd,
+        p_zero=m.p_zero,
+        sd_mean=m.sd_mean,
         quantiles=np.asarray(quant),
         draws=draws,
     )

@@ -30,9 +30,11 @@ from ._model import choose_noncentred
 from ._posterior import (
     QUANTILE_LEVELS,
     PredictiveDraws,
+    PredictiveMoments,
     RBPPosterior,
     parameter_draws,
     predictive,
+    predictive_moments,
     to_posterior,
 )
 from ._refit import Thresholds, diagnose, refit_failing
@@ -96,6 +98,20 @@ class PayoffPrediction:
     quantile_levels: tuple[float, ...]
     quantiles: NDArray[np.float64]
     draws: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Parameters:
+    """Flat parameter draws for one (product, store) and the generator they were drawn from."""
+
+    q: NDArray[np.float64]
+    beta: NDArray[np.float64]
+    sig: NDArray[np.float64]
+    eta0: NDArray[np.float64]
+    slope: NDArray[np.float64]
+    rng: np.random.Generator
+    seen: bool
+    cluster: str
 
 
 def _check_int(name: str, value: object, low: int) -> None:
@@ -388,9 +404,9 @@ class RBPModel:
             s = None  # the store is asked about as if in another cluster: a new store there
         return p, s, self.cluster_labels_.index(label)
 
-    def _predictive(
+    def _parameters(
         self, product_id: str, store_id: str, facings: ArrayLike, cluster: object
-    ) -> tuple[PredictiveDraws, bool, str]:
+    ) -> _Parameters:
         self._check_fitted()
         q = np.atleast_1d(np.asarray(facings, dtype=np.float64))
         if q.ndim != 1 or not np.all(np.isfinite(q)) or np.any(q < 0):
@@ -401,8 +417,23 @@ class RBPModel:
         )
         beta, sig, eta0, slope = parameter_draws(self.posterior_, p, s, k, rng)
         seen = s is not None and bool(np.isfinite(self.posterior_.store_coef[0, 0, p, s]))
-        out = predictive(beta, sig, eta0, slope, q, self.facing_feature, rng)
-        return out, seen, self.cluster_labels_[k]
+        return _Parameters(q, beta, sig, eta0, slope, rng, seen, self.cluster_labels_[k])
+
+    def _predictive(
+        self, product_id: str, store_id: str, facings: ArrayLike, cluster: object
+    ) -> tuple[PredictiveDraws, bool, str]:
+        par = self._parameters(product_id, store_id, facings, cluster)
+        out = predictive(
+            par.beta, par.sig, par.eta0, par.slope, par.q, self.facing_feature, par.rng
+        )
+        return out, par.seen, par.cluster
+
+    def _moments(
+        self, product_id: str, store_id: str, facings: ArrayLike, cluster: object
+    ) -> tuple[PredictiveMoments, bool]:
+        par = self._parameters(product_id, store_id, facings, cluster)
+        out = predictive_moments(par.beta, par.sig, par.eta0, par.slope, par.q, self.facing_feature)
+        return out, par.seen
 
     def predict(
         self,
@@ -447,14 +478,23 @@ class RBPModel:
             draws=out.draws,
         )
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_frame(self, frame: pd.DataFrame, *, quantiles: bool = True) -> pd.DataFrame:
         """Vectorised :meth:`predict` over rows ``product_id, store_id, facings[, cluster]``.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per prediction.
+        quantiles : bool
+            Also give the predictive quantiles. They need one predictive draw per posterior
+            draw; without them only the moments are computed (the same ``mean, sd, sd_mean,
+            p_zero`` as with them), about 3 times faster.
 
         Returns
         -------
         pandas.DataFrame
-            The input columns plus ``mean, sd, sd_mean, p_zero, q05, q25, q50, q75, q95,
-            store_seen``, in the input's row order.
+            The input columns plus ``mean, sd, sd_mean, p_zero``, then ``q05, q25, q50, q75,
+            q95`` when ``quantiles``, then ``store_seen``, in the input's row order.
         """
         self._check_fitted()
         missing = [c for c in ("product_id", "store_id", "facings") if c not in frame.columns]
@@ -469,23 +509,27 @@ class RBPModel:
         seen = np.zeros(n, dtype=bool)
         keys = ["product_id", "store_id"] + (["cluster"] if has_cluster else [])
         work = frame.reset_index(drop=True)
+        facings = work["facings"].to_numpy(dtype=np.float64)
         for key, rows in work.groupby(keys, sort=False).groups.items():
             idx = np.asarray(rows)
             parts = tuple(key) if isinstance(key, tuple) else (key,)
             prod, store = str(parts[0]), str(parts[1])
             clus = parts[2] if has_cluster else None
-            out, was_seen, _ = self._predictive(
-                prod, store, work["facings"].to_numpy(dtype=np.float64)[idx], clus
-            )
+            out: PredictiveDraws | PredictiveMoments
+            if quantiles:
+                out, was_seen, _ = self._predictive(prod, store, facings[idx], clus)
+                quant[idx] = out.quantiles
+            else:
+                out, was_seen = self._moments(prod, store, facings[idx], clus)
             cols["mean"][idx], cols["sd"][idx] = out.mean, out.sd
             cols["sd_mean"][idx], cols["p_zero"][idx] = out.sd_mean, out.p_zero
-            quant[idx] = out.quantiles
             seen[idx] = was_seen
         result = frame.copy()
         for c, v in cols.items():
             result[c] = v
-        for j, level in enumerate(QUANTILE_LEVELS):
-            result[f"q{round(level * 100):02d}"] = quant[:, j]
+        if quantiles:
+            for j, level in enumerate(QUANTILE_LEVELS):
+                result[f"q{round(level * 100):02d}"] = quant[:, j]
         result["store_seen"] = seen
         return result
 

@@ -155,7 +155,7 @@ class RBPPayoffs:
             )
             if cluster is not None:
                 frame["cluster"] = str(cluster)
-            pred = self.model.predict_frame(frame)
+            pred = self.model.predict_frame(frame, quantiles=False)
             shape = (len(todo), q_max + 1)
             mean = np.array(pred["mean"].to_numpy(dtype=np.float64)).reshape(shape)
             sd = np.array(pred["sd"].to_numpy(dtype=np.float64)).reshape(shape)
