@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from shelfwise.assortment.candidates import CooccurrenceGraph
 from shelfwise.assortment.payoffs import OnlinePayoffs
-from shelfwise.assortment.policies import DynamicProgrammingPolicy
+from shelfwise.assortment.policies import DynamicProgrammingPolicy, RandomPolicy
 from shelfwise.assortment.problem import DisplayProblem, PayoffTable
 from shelfwise.data.synthetic import ChainConfig, SyntheticChain, generate_chain
 from shelfwise.evaluation.figures import oracle_share_figure
@@ -416,6 +416,14 @@ def test_closed_loop_results_do_not_depend_on_policy_order(chain: SyntheticChain
     # the pool-best policy's result depends on the candidates it is offered: they must not
     # depend on which policy ran first
     pd.testing.assert_frame_equal(run([KeepPolicy(), best]), run([best, KeepPolicy()]))
+    # a stochastic policy's own draws are seeded by its name, not by its place in the list:
+    # its result is the same whichever policies run beside it
+    alone = run([RandomPolicy()])
+    mixed = run([KeepPolicy(), best, RandomPolicy()])
+    pd.testing.assert_frame_equal(
+        alone, mixed[mixed["policy"] == alone["policy"].iloc[0]].reset_index(drop=True)
+    )
+    assert (alone["true_sales"] != mixed[mixed["policy"] == "keep"]["true_sales"].to_numpy()).any()
     # candidates redrawn by the refresher stay within `allowed` (today's state may not)
     refresh = candidate_refresher(chain.displays, chain.products, graph, allowed=allowed)
     for prob in problems:

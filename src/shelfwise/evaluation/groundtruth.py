@@ -312,8 +312,10 @@ def evaluate_on_truth(
         fitted. Such models are reset before each policy runs, with or without feedback, so
         each policy learns only from its own recommendations.
     random_state : int, Generator or None
-        Seed. Each policy gets its own child generator for its own choices, used display by
-        display within each round; the simulated sales of round ``r`` at a display use a
+        Seed. Each policy gets its own generator for its own choices, seeded from
+        ``random_state`` and the policy's name (so a policy's result does not depend on which
+        other policies are scored beside it, or in what order), used display by display
+        within each round; the simulated sales of round ``r`` at a display use a
         generator seeded from ``random_state``, ``r`` and the display, the same for every
         policy (policies that reach the same state see the same sales).
 
@@ -360,10 +362,11 @@ def evaluate_on_truth(
         oracle_states[prob.display_id] = facings
         oracle_values[prob.display_id] = value
     rng = np.random.default_rng(random_state)
-    sales_seed = int(rng.integers(2**63))
+    sales_seed, policy_seed = (int(v) for v in rng.integers(2**63, size=2))
     rows: list[tuple[str, str, str, int, float, float]] = []
     states: dict[tuple[str, str, int], Mapping[str, int]] = {}
-    for policy, child in zip(policies, rng.spawn(len(policies)), strict=True):
+    for policy in policies:
+        child = np.random.default_rng([policy_seed, crc32_of(policy.name)])
         learners = _learners(policy)
         for model in learners:
             model.reset()
