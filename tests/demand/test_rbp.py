@@ -474,14 +474,16 @@ def test_predict_frame_matches_predict(fitted):
 
 def test_predict_frame_without_quantiles_gives_the_same_moments(fitted):
     # A new store draws its coefficients from the cluster level: the moments must come from the
-    # same seeded draws with or without the predictive draws made after them.
+    # same seeded draws with or without the predictive draws made after them, for stores with
+    # data (each in its own cluster) and for a new one.
     label = fitted.cluster_labels_[0]
+    stores = ["S0002", "S0002", "S0005", "S-NEW", "S-NEW"]
     frame = pd.DataFrame(
         {
             "product_id": ["P0001", "P0001", "P0004", "P0002", "P0002"],
-            "store_id": ["S0002", "S0002", "S0005", "S-NEW", "S-NEW"],
+            "store_id": stores,
             "facings": [1.0, 3.0, 0.0, 2.0, 4.0],
-            "cluster": label,
+            "cluster": [fitted.store_clusters_.get(s, label) for s in stores],
         }
     )
     full = fitted.predict_frame(frame)
@@ -495,8 +497,10 @@ def test_predict_frame_without_quantiles_gives_the_same_moments(fitted):
         "store_seen",
     ]
     pd.testing.assert_frame_equal(moments, full[moments.columns])
-    assert not moments["store_seen"].iloc[3:].any()
+    assert moments["store_seen"].tolist() == [True, True, True, False, False]
     assert moments.loc[2, "mean"] == 0.0
+    with pytest.raises(InvalidParameterError, match="quantiles must be True or False"):
+        fitted.predict_frame(frame, quantiles="q50")
 
 
 # ---------------------------------------------------------------- PEPF

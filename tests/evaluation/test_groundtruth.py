@@ -423,7 +423,9 @@ def test_closed_loop_results_do_not_depend_on_policy_order(chain: SyntheticChain
     pd.testing.assert_frame_equal(
         alone, mixed[mixed["policy"] == alone["policy"].iloc[0]].reset_index(drop=True)
     )
-    assert (alone["true_sales"] != mixed[mixed["policy"] == "keep"]["true_sales"].to_numpy()).any()
+    # ... and the name enters the seed: the same policy under another name draws otherwise
+    renamed = run([RandomPolicy(name="random-b")])
+    assert not np.array_equal(renamed["true_sales"].to_numpy(), alone["true_sales"].to_numpy())
     # candidates redrawn by the refresher stay within `allowed` (today's state may not)
     refresh = candidate_refresher(chain.displays, chain.products, graph, allowed=allowed)
     for prob in problems:

@@ -156,6 +156,13 @@ class PredictiveMoments:
 
     The fields of :class:`PredictiveDraws` that are exact given the parameter draws; no
     predictive draws are made, so computing them consumes no random numbers.
+
+    Attributes
+    ----------
+    mean, sd, p_zero : ndarray, shape (n_facings,)
+        ``E[r]``, ``sd(r)`` and ``P(r = 0)``.
+    sd_mean : ndarray, shape (n_facings,)
+        Posterior sd of the expected payoff ``E[r | theta]`` (the epistemic part of ``sd``).
     """
 
     mean: NDArray[np.float64]

@@ -93,7 +93,7 @@ def rank_candidates(
     frame["store_id"] = str(store_id)
     if cluster is not None:
         frame["cluster"] = str(cluster)
-    pred = model.predict_frame(frame)
+    pred = model.predict_frame(frame, quantiles=False)
     out = pd.DataFrame(
         {
             "product_id": pred["product_id"].astype(str),

@@ -428,7 +428,7 @@ class RBPModel:
         )
         return out, par.seen, par.cluster
 
-    def _moments(
+    def _predictive_moments(
         self, product_id: str, store_id: str, facings: ArrayLike, cluster: object
     ) -> tuple[PredictiveMoments, bool]:
         par = self._parameters(product_id, store_id, facings, cluster)
@@ -488,7 +488,7 @@ class RBPModel:
         quantiles : bool
             Also give the predictive quantiles. They need one predictive draw per posterior
             draw; without them only the moments are computed (the same ``mean, sd, sd_mean,
-            p_zero`` as with them), about 3 times faster.
+            p_zero`` as with them, from the same parameter draws), which is faster.
 
         Returns
         -------
@@ -497,6 +497,8 @@ class RBPModel:
             q95`` when ``quantiles``, then ``store_seen``, in the input's row order.
         """
         self._check_fitted()
+        if not isinstance(quantiles, bool):
+            raise InvalidParameterError(f"quantiles must be True or False; got {quantiles!r}")
         missing = [c for c in ("product_id", "store_id", "facings") if c not in frame.columns]
         if missing:
             raise InvalidParameterError(
@@ -505,7 +507,7 @@ class RBPModel:
         has_cluster = "cluster" in frame.columns
         n = len(frame)
         cols = {c: np.full(n, np.nan) for c in ("mean", "sd", "sd_mean", "p_zero")}
-        quant = np.full((n, len(QUANTILE_LEVELS)), np.nan)
+        quant = np.full((n, len(QUANTILE_LEVELS) if quantiles else 0), np.nan)
         seen = np.zeros(n, dtype=bool)
         keys = ["product_id", "store_id"] + (["cluster"] if has_cluster else [])
         work = frame.reset_index(drop=True)
@@ -520,7 +522,7 @@ class RBPModel:
                 out, was_seen, _ = self._predictive(prod, store, facings[idx], clus)
                 quant[idx] = out.quantiles
             else:
-                out, was_seen = self._moments(prod, store, facings[idx], clus)
+                out, was_seen = self._predictive_moments(prod, store, facings[idx], clus)
             cols["mean"][idx], cols["sd"][idx] = out.mean, out.sd
             cols["sd_mean"][idx], cols["p_zero"][idx] = out.sd_mean, out.p_zero
             seen[idx] = was_seen

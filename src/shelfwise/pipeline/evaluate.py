@@ -441,7 +441,7 @@ def closed_loop_on_truth(
         Score these instead (``ablations`` and ``lam`` are then unused); give each its own
         learning model (:class:`~shelfwise.assortment.payoffs.OnlinePayoffs`), or it does not
         learn. Candidates and sales noise are those the baselines get; a policy's own random
-        choices come from a generator seeded by its name.
+        choices come from a generator seeded by ``random_state`` and its name.
 
     Returns
     -------
